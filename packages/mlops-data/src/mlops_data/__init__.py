@@ -1,0 +1,1 @@
+"""Data and model versioning for the shared MLOps layer, on DVC."""

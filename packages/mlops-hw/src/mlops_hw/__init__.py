@@ -1,0 +1,1 @@
+"""Hardware awareness for the shared MLOps layer: chip, memory, accelerators, thermal state, admission."""

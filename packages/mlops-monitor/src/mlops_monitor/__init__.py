@@ -1,0 +1,1 @@
+"""Monitoring for the shared MLOps layer: captured predictions, Evidently drift reports, alerts."""

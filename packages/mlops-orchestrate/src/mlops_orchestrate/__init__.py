@@ -1,0 +1,1 @@
+"""Workflow orchestration for the shared MLOps layer, on Airflow 3."""

@@ -1,0 +1,1 @@
+"""Model serving for the shared MLOps layer: one FastAPI gateway for every project."""

@@ -1,0 +1,1 @@
+"""Experiment tracking and model registry for the shared MLOps layer, on MLflow."""

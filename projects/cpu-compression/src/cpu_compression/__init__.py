@@ -1,0 +1,1 @@
+"""CPU compression example project."""
