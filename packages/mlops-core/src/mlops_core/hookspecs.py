@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from mlops_core.doctor import Check
     from mlops_core.project import Project
-    from mlops_core.providers import DataStore, DriftMonitor, PipelineRunner, Tracker
+    from mlops_core.providers import DataStore, DriftMonitor, GatewayHandle, PipelineRunner, Tracker
     from mlops_core.records import (
         DatasetVersion,
         DriftReport,
@@ -93,6 +93,14 @@ def mlops_drift_monitor(settings: Settings) -> DriftMonitor | None:
 @hookspec(firstresult=True)
 def mlops_gateway_app(settings: Settings) -> Any:
     """Return the ASGI app of the serving gateway (``mlops-serve``)."""
+
+
+@hookspec(firstresult=True)
+def mlops_start_gateway(settings: Settings, host: str, port: int) -> GatewayHandle | None:
+    """Start the gateway in the background on a real server; ``port=0`` picks a free port.
+
+    Returns a handle with ``url`` and ``stop()`` once the gateway answers its health check.
+    """
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from mlops_core import hookspecs
 from mlops_core.errors import MissingExtraError
 
 if TYPE_CHECKING:
-    from mlops_core.providers import DataStore, DriftMonitor, PipelineRunner, Tracker
+    from mlops_core.providers import DataStore, DriftMonitor, GatewayHandle, PipelineRunner, Tracker
     from mlops_core.records import HardwareProfile
     from mlops_core.settings import Settings
 
@@ -67,7 +67,7 @@ class PluginManager:
                     pm.register(plugin, name=ep.name)
                 except Exception as exc:  # a broken plugin must not take the platform down
                     self.failures[ep.name] = f"{type(exc).__name__}: {exc}"
-                    log.warning("plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+                    log.info("plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
         for plugin in self._extra_plugins:
             pm.register(plugin)
         return pm
@@ -110,6 +110,12 @@ class PluginManager:
 
     def gateway_app(self) -> Any:
         return self._provide("mlops_gateway_app")
+
+    def start_gateway(self, host: str = "127.0.0.1", port: int = 0) -> GatewayHandle:
+        handle = self.hook.mlops_start_gateway(settings=self.settings, host=host, port=port)
+        if handle is None:
+            raise MissingExtraError("serve", purpose="the serving gateway")
+        return handle
 
     def require_data_store(self) -> DataStore:
         return self._require(self.data_store, "data", "versioning datasets with DVC")

@@ -23,6 +23,7 @@ from mlops_core.records import (
 __all__ = [
     "DataStore",
     "DriftMonitor",
+    "GatewayHandle",
     "LoadedModel",
     "PipelineRunner",
     "RunHandle",
@@ -94,6 +95,9 @@ class Tracker(Protocol):
         dataset_hashes: Sequence[str] = (),
     ) -> RunHandle: ...
 
+    def resume_run(self, run_id: str) -> RunHandle:
+        """Reopen a run (e.g. the evaluate step, in another Airflow task, logs to the train run)."""
+
     def register_model(
         self, project: str, run_id: str, model_dir: Path, schema: Schema, *, name: str
     ) -> ModelVersion:
@@ -129,5 +133,17 @@ class DriftMonitor(Protocol):
         self, project: str, model: str, feature_names: Sequence[str], rows: Sequence[Sequence[float]]
     ) -> None: ...
 
-    def check(self, project: str, model: str, *, threshold: float | None = None) -> DriftReport:
+    def check(
+        self, project: str, model: str, *, threshold: float | None = None, last_n: int | None = None
+    ) -> DriftReport:
         """Compare captured rows with the reference, write JSON and HTML reports."""
+
+
+@runtime_checkable
+class GatewayHandle(Protocol):
+    """A gateway running in the background."""
+
+    url: str
+
+    def stop(self) -> None:
+        """Shut down gracefully: in-flight requests and their background work finish first."""

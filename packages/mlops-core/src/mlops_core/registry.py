@@ -88,7 +88,7 @@ class ProjectRegistry:
                 self._loaded[ep.name] = self._load_entry_point(ep)
             except Exception as exc:
                 self.failures[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.warning("project %r (%s) failed to load: %s", ep.name, ep.value, exc)
+                log.info("project %r (%s) failed to load: %s", ep.name, ep.value, exc)
         self._discovered = True
         return self._loaded
 

@@ -1,0 +1,242 @@
+"""The ``mlops`` command line. Plugins add commands through the ``mlops_cli`` hook.
+
+Only typer and rich are imported here; every heavy tool is imported inside the command that
+needs it, so ``mlops --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops_core import __version__
+from mlops_core.errors import InputValidationError, MlopsError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="mlops",
+    help="One shared MLOps layer for many ML projects: versioning, tracking, orchestration, serving, monitoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _context() -> tuple[Any, Any]:
+    from mlops_core.plugins import PluginManager
+    from mlops_core.settings import load_settings
+
+    settings = load_settings()
+    return settings, PluginManager(settings)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"mlops-core {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Settings come from mlops.toml / [tool.mlops] and MLOPS_<SECTION>__<KEY> variables."""
+
+
+@app.command()
+def projects() -> None:
+    """List registered projects (found through the entry-point group mlops.projects)."""
+    from mlops_core.registry import ProjectRegistry
+
+    settings, plugins = _context()
+    registry = ProjectRegistry(settings, plugins)
+    infos = registry.sync()
+    table = Table(title=f"projects ({settings.registry_path})")
+    for col in ("name", "active", "extras", "registered_at", "path"):
+        table.add_column(col)
+    for info in infos:
+        table.add_row(info.name, "yes" if info.active else "no", ",".join(info.extras), info.registered_at, info.path)
+    console.print(table)
+    for name, error in registry.failures.items():
+        err_console.print(f"[red]project {name!r} failed to load:[/red] {error}  (see `mlops doctor`)")
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InputValidationError(f"parameter {item!r} is not KEY=VALUE", fix="write it as --param epochs=5")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@app.command()
+def run(
+    project: Annotated[str, typer.Argument(help="Registered project name (see `mlops projects`).")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="Training parameter KEY=VALUE (JSON values).")] = [],  # noqa: B006
+    runner: Annotated[str | None, typer.Option(help="'airflow' or 'inprocess' (default: setting orchestrate.runner).")] = None,
+) -> None:
+    """Run a project's pipeline: prepare, train, evaluate, register, deploy."""
+    from mlops_core.progress import StepProgress
+    from mlops_core.pipeline import run_pipeline
+    from mlops_core.registry import ProjectRegistry
+
+    settings, plugins = _context()
+    params = _parse_params(param)
+    registry = ProjectRegistry(settings, plugins)
+    registry.get(project)
+    registry.sync()
+    with StepProgress(console) as progress:
+        used, state = run_pipeline(plugins, project, params, on_event=progress.event, runner=runner)
+    deploy = state["deploy"]
+    console.print(
+        f"[green]done[/green] via {used}: run {state['train']['run_id']}, "
+        f"{state['register']['name']} v{deploy['version']}, "
+        + (f"promoted to @{deploy['alias']}" if deploy["promoted"] else f"not promoted ({deploy['reason']})")
+    )
+
+
+@app.command()
+def lineage(
+    ref: Annotated[str | None, typer.Argument(help="Dataset hash, run id, NAME/VERSION, NAME@ALIAS, drift or retrain id (prefix ok).")] = None,
+    list_all: Annotated[bool, typer.Option("--list", help="List every recorded node.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Trace lineage both ways: what fed REF, and what REF fed."""
+    from mlops_core.ledger import Ledger
+    from mlops_core.settings import load_settings
+
+    ledger = Ledger(load_settings().ledger_path)
+    if list_all or ref is None:
+        nodes = ledger.nodes()
+        if as_json:
+            console.print_json(json.dumps([n.__dict__ for n in nodes], default=str))
+            return
+        table = Table(title="lineage records")
+        for col in ("id", "project", "label", "created_at"):
+            table.add_column(col)
+        for n in nodes:
+            table.add_row(n.id, n.project, n.label, n.created_at)
+        console.print(table)
+        return
+    node = ledger.resolve(ref)
+    up, down = ledger.upstream(node.id), ledger.downstream(node.id)
+    if as_json:
+        console.print_json(json.dumps({
+            "node": node.__dict__,
+            "upstream": [[n.id for n in path] for path in up],
+            "downstream": [[n.id for n in path] for path in down],
+        }, default=str))
+        return
+    console.print(f"[bold]{node.id}[/bold]  {node.label}")
+    console.print("[bold]upstream[/bold] (what it came from):")
+    for path in up:
+        console.print("  " + (" -> ".join(n.id for n in path) if len(path) > 1 else "(nothing recorded)"))
+    console.print("[bold]downstream[/bold] (what it fed):")
+    for path in down:
+        console.print("  " + (" -> ".join(n.id for n in path) if len(path) > 1 else "(nothing recorded)"))
+
+
+@app.command()
+def doctor() -> None:
+    """Check each concern: installed, configured, reachable, and what fixes what is missing."""
+    from mlops_core.doctor import run_checks
+    from mlops_core.registry import ProjectRegistry
+
+    settings, plugins = _context()
+    checks = run_checks(plugins, ProjectRegistry(settings, plugins))
+    colors = {"ok": "green", "warn": "yellow", "fail": "red", "missing": "yellow"}
+    table = Table(title=f"mlops doctor (state: {settings.state_dir})")
+    for col in ("concern", "check", "status", "detail", "fix"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        table.add_row(c.concern, c.name, f"[{colors.get(c.status, 'white')}]{c.status}[/]", c.detail, c.fix)
+    console.print(table)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def config(as_json: Annotated[bool, typer.Option("--json", help="Print the effective settings as JSON.")] = False) -> None:
+    """Show every setting: its effective value, its env variable and what it does."""
+    from mlops_core.settings import Settings, load_settings
+
+    settings = load_settings()
+    if as_json:
+        console.print_json(settings.model_dump_json())
+        return
+    table = Table(title=f"settings (workspace {settings.workspace_root})")
+    for col in ("key", "value", "env", "description"):
+        table.add_column(col, overflow="fold")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if hasattr(value, "model_fields"):
+            for sub, subfield in type(value).model_fields.items():
+                table.add_row(f"{name}.{sub}", str(getattr(value, sub)), f"MLOPS_{name.upper()}__{sub.upper()}",
+                              subfield.description or "")
+        else:
+            table.add_row(name, str(value), f"MLOPS_{name.upper()}", field.description or "")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    project: Annotated[str, typer.Option(help="Project to run the loop on.")] = "cpu-compression",
+    samples: Annotated[int, typer.Option(min=30, help="Rows sent in each traffic batch.")] = 200,
+) -> None:
+    """Run the whole loop on embedded defaults: version, train, track, register, serve, monitor, retrain."""
+    from mlops_core.demo import run_demo
+
+    settings, plugins = _context()
+    run_demo(settings, plugins, project=project, samples=samples, console=console)
+
+
+def _load_plugin_commands() -> None:
+    from mlops_core.plugins import PluginManager
+    from mlops_core.settings import load_settings
+
+    try:
+        plugins = PluginManager(load_settings())
+        plugins.hook.mlops_cli(app=app)
+    except MlopsError:
+        # A broken settings file must not hide the core commands; they report it themselves.
+        return
+    for name, error in plugins.failures.items():
+        err_console.print(f"[yellow]warning:[/yellow] plugin {name!r} failed to load ({error}); see `mlops doctor`")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mlops`` script."""
+    _load_plugin_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except MlopsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        if exc.fix:
+            err_console.print(f"[yellow]fix:[/yellow] {exc.fix}")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
