@@ -172,6 +172,8 @@ def doctor() -> None:
 @app.command()
 def config(as_json: Annotated[bool, typer.Option("--json", help="Print the effective settings as JSON.")] = False) -> None:
     """Show every setting: its effective value, its env variable and what it does."""
+    from pydantic import BaseModel
+
     from mlops_core.settings import Settings, load_settings
 
     settings = load_settings()
@@ -183,7 +185,7 @@ def config(as_json: Annotated[bool, typer.Option("--json", help="Print the effec
         table.add_column(col, overflow="fold")
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        if hasattr(value, "model_fields"):
+        if isinstance(value, BaseModel):
             for sub, subfield in type(value).model_fields.items():
                 table.add_row(f"{name}.{sub}", str(getattr(value, sub)), f"MLOPS_{name.upper()}__{sub.upper()}",
                               subfield.description or "")
