@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 from mlops_core.doctor import Check
 from mlops_core.hookspecs import hookimpl
@@ -131,9 +131,9 @@ def mlops_cli(app: typer.Typer) -> None:
     import typer
 
     @app.command("hw")
-    def hw(
-        as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
-    ) -> None:
+    # Option as a default value, not Annotated: with postponed annotations typer would evaluate
+    # the annotation in this module's globals, where typer is deliberately not imported.
+    def hw(as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON.")) -> None:
         """Show this machine: chip, cores, memory, usable backends, thermal state, GPUs."""
         from rich.console import Console
 
