@@ -169,28 +169,56 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
-def config(as_json: Annotated[bool, typer.Option("--json", help="Print the effective settings as JSON.")] = False) -> None:
-    """Show every setting: its effective value, its env variable and what it does."""
+def _fmt(value: Any) -> str:
+    from pathlib import Path
+
+    return str(value) if isinstance(value, Path) else repr(value)
+
+
+def settings_rows() -> list[tuple[str, str, str, str]]:
+    """(key, default, env variable, description) for every setting."""
     from pydantic import BaseModel
 
-    from mlops_core.settings import Settings, load_settings
+    from mlops_core.settings import Settings
 
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        if isinstance(default, BaseModel):
+            for sub, subfield in type(default).model_fields.items():
+                rows.append((f"{name}.{sub}", _fmt(subfield.default), f"MLOPS_{name.upper()}__{sub.upper()}",
+                             subfield.description or ""))
+        else:
+            rows.append((name, _fmt(default), f"MLOPS_{name.upper()}", field.description or ""))
+    return rows
+
+
+@app.command()
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the effective settings as JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the reference of every setting as Markdown.")] = False,
+) -> None:
+    """Show every setting: its effective value, its env variable and what it does."""
+    from mlops_core.settings import load_settings
+
+    if markdown:
+        print("| key | default | env variable | description |\n|---|---|---|---|")
+        for key, default, env, desc in settings_rows():
+            print(f"| `{key}` | `{default}` | `{env}` | {desc} |")
+        return
     settings = load_settings()
     if as_json:
         console.print_json(settings.model_dump_json())
         return
+    effective = settings.model_dump()
     table = Table(title=f"settings (workspace {settings.workspace_root})")
     for col in ("key", "value", "env", "description"):
         table.add_column(col, overflow="fold")
-    for name, field in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if isinstance(value, BaseModel):
-            for sub, subfield in type(value).model_fields.items():
-                table.add_row(f"{name}.{sub}", str(getattr(value, sub)), f"MLOPS_{name.upper()}__{sub.upper()}",
-                              subfield.description or "")
-        else:
-            table.add_row(name, str(value), f"MLOPS_{name.upper()}", field.description or "")
+    for key, _default, env, desc in settings_rows():
+        value: Any = effective
+        for part in key.split("."):
+            value = value[part]
+        table.add_row(key, str(value), env, desc)
     console.print(table)
 
 

@@ -185,8 +185,7 @@ def _deploy(ctx: _Ctx) -> dict[str, Any]:
         old_score is None or new_score is None
         or (new_score >= old_score if ctx.project.higher_is_better else new_score <= old_score)
     )
-    force = bool(ctx.params.get("force_promote", False))
-    if not (better or force):
+    if not better:
         reason = f"{metric} {new_score:.4f} does not beat champion v{champion.version} ({old_score:.4f})"  # type: ignore[union-attr]
         return {"promoted": False, "alias": alias, "version": model.version, "reason": reason}
     promoted = tracker.set_alias(model, alias)

@@ -16,6 +16,7 @@ Every path that is not set lives under ``state_dir``. Unknown keys and wrong typ
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -275,8 +276,18 @@ def _env_values() -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        node[parts[-1]] = _decode(value)
     return out
+
+
+def _decode(value: str) -> Any:
+    """Lists and tables are written as JSON in env vars: MLOPS_DISABLED_PLUGINS='["monitor"]'."""
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return value
 
 
 def _explain(exc: ValidationError, sources: list[str]) -> ConfigError:
