@@ -35,7 +35,7 @@ def _sync(session: nox.Session, *args: str) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The whole suite against the real tools, in the full workspace environment."""
-    _sync(session, "--all-packages")
+    _sync(session, "--all-packages", "--all-extras")
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

@@ -153,6 +153,8 @@ def lineage(
 @app.command()
 def doctor() -> None:
     """Check each concern: installed, configured, reachable, and what fixes what is missing."""
+    from rich.markup import escape
+
     from mlops_core.doctor import run_checks
     from mlops_core.registry import ProjectRegistry
 
@@ -163,7 +165,8 @@ def doctor() -> None:
     for col in ("concern", "check", "status", "detail", "fix"):
         table.add_column(col, overflow="fold")
     for c in checks:
-        table.add_row(c.concern, c.name, f"[{colors.get(c.status, 'white')}]{c.status}[/]", c.detail, c.fix)
+        table.add_row(escape(c.concern), escape(c.name), f"[{colors.get(c.status, 'white')}]{c.status}[/]",
+                      escape(c.detail), escape(c.fix))
     console.print(table)
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)
@@ -254,9 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except MlopsError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}")
         if exc.fix:
-            err_console.print(f"[yellow]fix:[/yellow] {exc.fix}")
+            err_console.print(f"[yellow]fix:[/yellow] {escape(exc.fix)}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
