@@ -111,6 +111,32 @@ class CentroidProject(Project):
         return [[v + 3.0 for v in row] for row in rows] if kind == "shifted" else rows
 
 
+class _Faulty:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def predict(self, rows: Sequence[Sequence[float]]) -> list[Any]:
+        if self.mode == "raises":
+            raise ValueError("matrix is singular")
+        if self.mode == "nan":
+            return [float("nan")] * len(rows)
+        return [0]  # "short": one prediction, whatever the number of rows
+
+
+class FaultyProject(CentroidProject):
+    """Trains like the others; its loaded model misbehaves in the way ``mode`` says."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"faulty-{mode}", [Feature("a"), Feature("b")])
+        self.mode = mode
+
+    def load(self, model_dir: Path) -> Any:
+        return _Faulty(self.mode)
+
+    def evaluate(self, data_dir: Path, model_dir: Path) -> Mapping[str, float]:
+        return {"accuracy": 0.0}
+
+
 def toy_project() -> CentroidProject:
     """Three features, the last one a whole number."""
     return CentroidProject("toy", [Feature("x0"), Feature("x1"), Feature("n", "long")])
@@ -303,15 +329,22 @@ def start_world(
     with_tracker: bool = True,
     max_batch_rows: int = 10_000,
     extra_plugins: Sequence[Any] = (),
+    faulty: Sequence[str] = (),
 ) -> World:
-    """Train and register toy v1 and digits v1 (promoted) and lonely v1 (not), then serve them."""
+    """Train and register toy v1 and digits v1 (promoted) and lonely v1 (not), then serve them.
+
+    ``faulty`` adds a promoted ``faulty-<mode>`` project per mode ("raises", "short", "nan").
+    """
     settings = load_settings(root=tmp_path, serve={"max_batch_rows": max_batch_rows})
-    projects = {p.name: p for p in (toy_project(), digits_project(), lonely_project())}
+    extra = [FaultyProject(mode) for mode in faulty]
+    projects = {p.name: p for p in (toy_project(), digits_project(), lonely_project(), *extra)}
     tracker = InTestTracker(tmp_path / "registry", projects)
     work = tmp_path / "work"
     train_and_register(tracker, projects["toy"], work)
     train_and_register(tracker, projects["digits"], work)
     train_and_register(tracker, projects["lonely"], work, promote=False)
+    for project in extra:
+        train_and_register(tracker, project, work)
     plugin = InTestPlugin(tracker if with_tracker else None)
     plugins = PluginManager(settings, plugins=[plugin, *extra_plugins], entrypoints=False)
     app = create_app(settings, plugins, registry=InTestRegistry(settings, projects), alias_ttl=ttl)
@@ -322,7 +355,7 @@ def start_world(
 
 @pytest.fixture
 def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., World]]:
-    """``make_world(ttl=, with_tracker=, max_batch_rows=, extra_plugins=)``: a running gateway, stopped after the test."""
+    """``make_world(ttl=, with_tracker=, max_batch_rows=, extra_plugins=, faulty=)``: a running gateway, stopped after the test."""
     for name in [n for n in os.environ if n.startswith("MLOPS_")]:
         monkeypatch.delenv(name)
     started: list[World] = []

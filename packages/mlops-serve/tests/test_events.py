@@ -87,3 +87,20 @@ def test_failed_requests_announce_nothing(world: World) -> None:
 
     assert world.plugin.announced.wait(5)
     assert [len(b.inputs) for b in world.plugin.batches] == [3]
+
+
+def test_a_graceful_stop_waits_for_the_announcements_of_answered_requests(world: World) -> None:
+    world.plugin.hold = threading.Event()
+    assert world.client.post("/predict/toy/toy", json={"inputs": ROWS}).status_code == 200
+    world.client.close()
+
+    stopper = threading.Thread(target=world.server.stop)
+    stopper.start()
+    time.sleep(0.5)
+    still_stopping = stopper.is_alive()
+    world.plugin.hold.set()
+    stopper.join(10)
+
+    assert still_stopping, "stop() returned while an announcement was still running"
+    assert not stopper.is_alive() and not world.server.running
+    assert len(world.plugin.batches) == 1

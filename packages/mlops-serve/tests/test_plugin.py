@@ -49,6 +49,20 @@ def test_the_entry_point_registers_the_plugin(plugins: PluginManager) -> None:
     assert isinstance(plugins.gateway_app(), FastAPI)
 
 
+def test_start_gateway_serves_in_the_background_until_stopped(settings: Settings) -> None:
+    plugins = PluginManager(settings, plugins=[plugin], entrypoints=False)
+
+    gateway = plugins.start_gateway(port=0)
+    try:
+        health = httpx.get(f"{gateway.url}/health").json()
+    finally:
+        gateway.stop()
+
+    assert health["service"] == "mlops-gateway"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{gateway.url}/health")
+
+
 def test_doctor_finds_fastapi_uvicorn_and_a_free_port(settings: Settings) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -159,3 +159,21 @@ def test_without_a_tracker_predict_names_the_missing_extra(make_world: Callable[
     assert response.status_code == 501
     assert "'tracking' concern is not installed" in response.json()["error"]
     assert "uv add" in response.json()["fix"]
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("raises", ["faulty-raises", "failed to predict 2 row(s)", "ValueError: matrix is singular"]),
+    ("short", ["returned 1 predictions for 2 rows"]),
+    ("nan", ["returned predictions JSON cannot carry"]),
+])
+def test_a_failing_model_is_a_500_that_blames_the_model(make_world: Callable[..., World], mode: str,
+                                                        words: list[str]) -> None:
+    world = make_world(faulty=[mode])
+
+    response = world.client.post(f"/predict/faulty-{mode}/faulty-{mode}", json={"inputs": [[1, 2], [3, 4]]})
+
+    assert response.status_code == 500
+    for word in words:
+        assert word in response.json()["error"]
+    assert f"project 'faulty-{mode}'" in response.json()["fix"]
+    assert world.client.post("/predict/toy/toy", json={"inputs": TOY_ROWS}).status_code == 200

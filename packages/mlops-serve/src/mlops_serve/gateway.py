@@ -302,6 +302,14 @@ def create_app(
     def predict(project: str, model: str, body: PredictRequest, background: BackgroundTasks) -> JSONResponse:
         # A plain `def`: FastAPI runs it in a worker thread, so loading a model or a slow
         # predict never blocks the event loop (and /health keeps answering).
-        return JSONResponse(gateway.predict(project, model, body, background), background=background)
+        answer = gateway.predict(project, model, body, background)
+        try:
+            return JSONResponse(answer, background=background)
+        except ValueError as exc:  # NaN or Infinity among the predictions: JSON cannot carry them
+            raise ProjectError(
+                f"model {model} v{answer['version']} of project {project!r} returned predictions JSON "
+                f"cannot carry ({exc})",
+                fix=f"make project {project!r}'s predictor return finite numbers (or null) only",
+            ) from exc
 
     return app

@@ -28,6 +28,14 @@ def mlops_gateway_app(settings: Settings) -> Any:
 
 
 @hookimpl
+def mlops_start_gateway(settings: Settings, host: str, port: int) -> Any:
+    from mlops_serve.gateway import create_app
+    from mlops_serve.server import serve_in_background
+
+    return serve_in_background(create_app(settings), host, port)
+
+
+@hookimpl
 def mlops_doctor_checks(settings: Settings) -> list[Check]:
     checks = []
     for dist in ("fastapi", "uvicorn"):

@@ -35,6 +35,10 @@ _OTHER_PORT = (
 )
 
 
+#: longest wait, when stopping, for requests in flight and their background tasks
+GRACEFUL_SHUTDOWN_SECONDS = 30.0
+
+
 class PortInUseError(ServiceError):
     """The gateway's port is taken."""
 
@@ -107,7 +111,9 @@ def _uvicorn_server(app: Any, *, log_level: str, access_log: bool, configure_log
         access_log=access_log,
         # In a background thread the host process owns logging; do not reconfigure it.
         log_config=uvicorn.config.LOGGING_CONFIG if configure_logging else None,
-        timeout_graceful_shutdown=5,
+        # Stopping waits this long for requests in flight and their background tasks (the
+        # announcement that the monitor captures), so a graceful stop loses no served batch.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return uvicorn.Server(config)
 
@@ -127,8 +133,8 @@ class ServerHandle:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask uvicorn to finish (in-flight requests complete), then join the thread."""
+    def stop(self, timeout: float = GRACEFUL_SHUTDOWN_SECONDS + 5) -> None:
+        """Stop gracefully: requests in flight and their background tasks finish, the thread is joined."""
         self._server.should_exit = True
         self._thread.join(timeout)
         if self._thread.is_alive():
