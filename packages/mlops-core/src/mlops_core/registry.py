@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -36,10 +37,21 @@ _CORE_EXTRAS = re.compile(r"^mlops-core\[([^\]]+)\]")
 class ProjectRegistry:
     """Finds, loads and persists the registered projects."""
 
-    def __init__(self, settings: Settings, plugins: PluginManager | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: PluginManager | None = None,
+        *,
+        projects: Mapping[str, Project] | None = None,
+        entrypoints: bool = True,
+    ) -> None:
+        """``projects`` are registered as given (tests, notebooks); ``entrypoints=False`` skips
+        discovery through the ``mlops.projects`` group, as ``PluginManager`` does for plugins."""
         self.settings = settings
         self.plugins = plugins
         self.path = settings.registry_path
+        self._given: dict[str, Project] = dict(projects or {})
+        self._entrypoints = entrypoints
         self._loaded: dict[str, Project] = {}
         #: entry-point name -> error text, for projects that failed to import
         self.failures: dict[str, str] = {}
@@ -83,7 +95,10 @@ class ProjectRegistry:
         """Load every installed project; failures are kept in :attr:`failures`, not raised."""
         if self._discovered:
             return self._loaded
-        for ep in entry_points(group=PROJECTS_GROUP):
+        self._loaded.update(self._given)
+        for ep in entry_points(group=PROJECTS_GROUP) if self._entrypoints else ():
+            if ep.name in self._given:
+                continue  # a project given explicitly wins over an installed one of that name
             try:
                 self._loaded[ep.name] = self._load_entry_point(ep)
             except Exception as exc:
@@ -95,7 +110,7 @@ class ProjectRegistry:
     def sync(self) -> list[ProjectInfo]:
         """Discover projects, persist their registrations, announce new or changed ones."""
         found = self.discover()
-        eps = {ep.name: ep for ep in entry_points(group=PROJECTS_GROUP)}
+        eps = {ep.name: ep for ep in entry_points(group=PROJECTS_GROUP)} if self._entrypoints else {}
         stored = self.stored()
         changed: list[ProjectInfo] = []
         infos = dict(stored)
@@ -103,11 +118,11 @@ class ProjectRegistry:
             info = ProjectInfo(
                 name=name,
                 path=str(_project_path(project)),
-                extras=_extras_in_use(eps[name], project),
+                extras=_extras_in_use(eps[name], project) if name in eps else tuple(sorted(project.extras)),
                 registered_at=stored[name].registered_at if name in stored else now_iso(),
                 active=True,
                 description=project.description,
-                entry_point=eps[name].value,
+                entry_point=eps[name].value if name in eps else "",
             )
             if stored.get(name) != info:
                 changed.append(info)

@@ -111,6 +111,9 @@ class ServeSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
     port: int = Field(8765, ge=0, le=65535, description="Port of the gateway (0: any free port).")
     max_batch_rows: int = Field(10_000, ge=1, description="Most rows accepted in one request.")
+    alias_ttl_seconds: float = Field(
+        2.0, ge=0, description="How long the gateway trusts a resolved champion alias before asking the tracker again."
+    )
 
 
 class MonitorSettings(_Section):
