@@ -2,20 +2,57 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mlops_core.settings import Settings
+from mlops_core.settings import Settings, load_settings
 
 from mlops_data.store import DvcStore
 
 
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data repository set up once (``dvc init`` costs ~1.5 s); tests start from copies of it."""
+    root = tmp_path_factory.mktemp("template")
+    store = DvcStore(load_settings(root=root, state_dir=root / ".mlops",
+                                   data={"repo_dir": None, "remote_url": None}))
+    store.project_dir("template")
+    (store.root / "template").rmdir()
+    return store.root
+
+
 @pytest.fixture
-def store(settings: Settings) -> DvcStore:
-    """A store over a fresh data repository (created on first use) under the test's state dir."""
+def make_store(settings: Settings, template_repo: Path) -> Callable[..., DvcStore]:
+    """``make_store(**data_settings)``: a store over a copy of the template repository.
+
+    The copy's config still names the template's cache, site dir and remote; the store must
+    rewrite them from its own settings, which the tests then check.
+    """
+
+    def make(**data: Any) -> DvcStore:
+        configured = load_settings(root=settings.workspace_root, data=data) if data else settings
+        target = configured.data_repo_dir
+        if not target.exists():
+            shutil.copytree(template_repo, target, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
+        return DvcStore(configured)
+
+    return make
+
+
+@pytest.fixture
+def store(make_store: Callable[..., DvcStore]) -> DvcStore:
+    """A store over a data repository of its own under the test's state dir."""
+    return make_store()
+
+
+@pytest.fixture
+def fresh_store(settings: Settings) -> DvcStore:
+    """A store whose repository does not exist yet: the first use creates it (git init, dvc init)."""
     return DvcStore(settings)
 
 

@@ -34,8 +34,15 @@ def test_store_satisfies_the_datastore_protocol(store: DvcStore) -> None:
     assert isinstance(store, DataStore)
 
 
-def test_first_use_creates_git_and_dvc_repo_with_local_config(store: DvcStore, settings: Settings, git) -> None:
+def test_first_use_creates_git_and_dvc_repo_with_local_config(fresh_store: DvcStore, settings: Settings) -> None:
+    store = fresh_store
+    assert not store.is_initialized()
+
     folder = store.project_dir("iris")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(store.root), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
 
     assert folder == settings.data_repo_dir.resolve() / "iris" and folder.is_dir()
     assert (store.root / ".git").is_dir() and (store.root / ".dvc").is_dir()
@@ -47,6 +54,13 @@ def test_first_use_creates_git_and_dvc_repo_with_local_config(store: DvcStore, s
     assert str(settings.state_dir.resolve() / "dvc-site-cache") in local
     assert str(settings.state_dir.resolve() / "dvc-remote") in local
     assert git("status", "--porcelain") == ""  # set-up is committed, the lock file ignored
+
+
+def test_a_copied_repository_follows_its_own_settings(store: DvcStore, settings: Settings) -> None:
+    store.project_dir("iris")
+    local = (store.root / ".dvc" / "config.local").read_text()
+    assert str(settings.state_dir.resolve() / "dvc-remote") in local
+    assert "template" not in local
 
 
 def test_dvc_keeps_its_site_cache_inside_the_state_dir(store: DvcStore, settings: Settings) -> None:
@@ -176,8 +190,8 @@ def test_autopush_puts_the_object_in_the_remote_folder(store: DvcStore, settings
     assert obj.is_file() and obj.read_bytes() == data
 
 
-def test_push_sends_versions_made_without_autopush(settings: Settings, replace) -> None:
-    store = DvcStore(load_settings(root=settings.workspace_root, data={"autopush": False}))
+def test_push_sends_versions_made_without_autopush(make_store, replace) -> None:
+    store = make_store(autopush=False)
     remote = Path(store.remote_url)
     path = store.project_dir("iris") / "p.csv"
     (v1,) = store.version("iris", [replace(path, "one\n")])
@@ -314,15 +328,18 @@ def test_an_invalid_cache_type_is_a_config_error(settings: Settings) -> None:
         store.project_dir("iris")
 
 
-def test_cache_type_copy_leaves_independent_files(settings: Settings, replace) -> None:
-    store = DvcStore(load_settings(root=settings.workspace_root, data={"cache_type": "copy"}))
+def test_cache_type_copy_leaves_independent_files(make_store, replace) -> None:
+    store = make_store(cache_type="copy")
     path = replace(store.project_dir("iris") / "c.csv", "c\n")
     store.version("iris", [path])
     assert path.stat().st_nlink == 1
 
 
 @pytest.mark.slow
-def test_concurrent_processes_version_without_losing_each_other(settings: Settings, tmp_path: Path, git) -> None:
+def test_concurrent_processes_version_without_losing_each_other(
+    store: DvcStore, settings: Settings, git
+) -> None:
+    store.project_dir("shared")
     script = textwrap.dedent(
         """
         import sys
@@ -345,7 +362,6 @@ def test_concurrent_processes_version_without_losing_each_other(settings: Settin
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
 
-    store = DvcStore(settings)
     assert len(store.history("shared")) == 6
     assert store.read("shared", "a.csv", "HEAD") == b"a 2\n"
     assert store.read("shared", "b.csv", "HEAD") == b"b 2\n"

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["data_app", "register"]
 
-console = Console()
+# soft_wrap: paths and commands in messages stay whole, whatever the terminal width
+console = Console(soft_wrap=True)
 
 data_app = typer.Typer(
     name="data",
