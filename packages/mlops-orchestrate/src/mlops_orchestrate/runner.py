@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: ``on_event(step, status, detail)``; status is "running" | "success" | "failed"
 OnEvent = Callable[[str, str, Mapping[str, Any]], None]
 
-TAIL_LINES = 30
+TAIL_LINES = 20
 _INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z? \[(info|debug)\s*\]")
 KEEP_LOGS = 20  # run logs kept per DAG
 _STOP_GRACE_S = 10
