@@ -124,6 +124,15 @@ def test_a_failing_step_raises_project_error_with_task_and_log_tail(af_settings:
                                      "register": "upstream_failed", "deploy": "upstream_failed"}
 
 
+def test_a_task_failing_outside_its_step_is_reported_as_failed(af_settings: Settings) -> None:
+    events = Events()
+    runner = AirflowRunner(af_settings, on_event=events, step_runner=STEP_RUNNER)
+    with pytest.raises(ProjectError, match="task 'train' of Airflow DAG mlops__demo failed") as info:
+        runner.run("demo", {"bad_return_at": "train"})
+    assert "TypeError: step runner returned a list for step 'train', not a dict" in info.value.message
+    assert events.pairs()[-1] == ("train", "failed")
+
+
 def test_a_step_runner_that_cannot_be_imported_is_reported_before_airflow_starts(af_settings: Settings) -> None:
     runner = AirflowRunner(af_settings, step_runner="no_such_module_here:run_step")
     with pytest.raises(ProjectError, match="step runner 'no_such_module_here:run_step' cannot be imported"):
@@ -147,6 +156,24 @@ def test_describe_builds_the_real_dag(af_settings: Settings) -> None:
     assert [t["upstream"] for t in dag["tasks"]] == [[]] + [[s] for s in STEPS[:-1]]
     assert {(t["pool"], t["priority_weight"], t["weight_rule"], t["retries"]) for t in dag["tasks"]} == {
         ("mlops_cpu-compression", 1, "absolute", 0)}
+
+
+def test_cli_show_prints_the_tasks_in_order(af_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from mlops_orchestrate.plugin import mlops_cli
+
+    app = typer.Typer()
+    mlops_cli(app=app)
+    monkeypatch.chdir(af_settings.workspace_root)
+    (af_settings.workspace_root / "mlops.toml").write_text(f'[orchestrate]\nairflow_home = "{af_settings.airflow_home}"\n')
+    result = CliRunner().invoke(app, ["dags", "show", "demo"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "mlops__demo" in result.output and "project:demo" in result.output
+    positions = [result.output.rindex(f" {step} ") for step in STEPS]  # in the table, after the description
+    assert positions == sorted(positions)
+    assert result.output.count("mlops_demo") == len(STEPS)
 
 
 def test_steps_match_the_core_pipeline() -> None:

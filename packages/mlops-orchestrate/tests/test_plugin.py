@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_core.plugins import PluginManager
+from mlops_core.providers import PipelineRunner
 from mlops_core.records import DriftReport, ProjectInfo, RetrainRequest
 from mlops_core.settings import Settings
 from mlops_orchestrate import plugin
@@ -38,6 +39,7 @@ def test_plugin_module_imports_no_airflow() -> None:
 def test_the_airflow_runner_is_provided_only_when_configured(plugins: PluginManager, settings: Settings) -> None:
     runner = plugins.pipeline_runner()
     assert isinstance(runner, AirflowRunner) and runner.name == "airflow"
+    assert isinstance(runner, PipelineRunner)
     settings.orchestrate.runner = "inprocess"
     assert plugin.mlops_pipeline_runner(settings=settings) is None
 

@@ -22,6 +22,8 @@ def run_step(
     if params.get("fail_at") == step:
         raise ProjectError(f"step {step} of {project} broke on purpose (boom-{step})",
                            fix=f"do not pass fail_at={step}")
+    if params.get("bad_return_at") == step:
+        return [step]  # type: ignore[return-value]  # not a dict: the task must fail
     new = dict(state or {})
     new[step] = {
         "upstream": list((state or {}).keys()),
