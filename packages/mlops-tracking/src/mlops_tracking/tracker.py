@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 PROJECT_TAG = "mlops.project"
 DATA_HASH_TAG = "mlops.data_hash"
 DATA_HASHES_TAG = "mlops.data_hashes"
+MODEL_ID_TAG = "mlops.model_id"
 MODEL_ARTIFACT = "model"
 #: run tags copied to each model version: what a version needs from the hardware it runs on
 HW_COMPAT_TAGS = ("hw.os", "hw.arch", "hw.chip", "hw.backends")
@@ -271,7 +272,8 @@ class MlflowTracker:
         except BaseException:
             self.client.finalize_logged_model(logged.model_id, "FAILED")
             raise
-        version_tags = {PROJECT_TAG: project, "mlops.run_id": run_id, **hw}
+        # The SQL registry does not keep a version's model_id (MLflow 3.17), so a tag does.
+        version_tags = {PROJECT_TAG: project, "mlops.run_id": run_id, MODEL_ID_TAG: logged.model_id, **hw}
         if DATA_HASH_TAG in run.data.tags:
             version_tags[DATA_HASH_TAG] = run.data.tags[DATA_HASH_TAG]
         # The source is the artifact location, not "models:/<id>": MLflow's SQL registry resolves
@@ -322,9 +324,9 @@ class MlflowTracker:
                                          fix=_train_fix(project)) from None
         owner = registered.tags.get(PROJECT_TAG)
         if owner != project:
-            raise ReferenceNotFoundError(
-                f"registered model {name!r} belongs to project {owner!r}, not {project!r}",
-                fix=f"use a model of project {project!r} (`mlops tracking models {project}`)")
+            whose = f"belongs to project {owner!r}" if owner else f"was not registered by mlops (no {PROJECT_TAG} tag)"
+            raise ReferenceNotFoundError(f"registered model {name!r} {whose}, not to project {project!r}",
+                                         fix=f"use a model of project {project!r} (`mlops tracking models {project}`)")
         return registered
 
     def set_alias(self, model: ModelVersion, alias: str) -> ModelVersion:
@@ -391,15 +393,13 @@ class MlflowTracker:
             raise ReferenceNotFoundError(f"model {name!r} v{version.version} has no signature",
                                          fix=_train_fix(project))
         return MlflowLoadedModel(project=project, name=name, version=str(version.version),
-                                 schema=schema_from_signature(signature), model_id=version.model_id or "",
+                                 schema=schema_from_signature(signature),
+                                 model_id=version.model_id or version.tags.get(MODEL_ID_TAG, ""),
                                  run_id=version.run_id or "", pyfunc=pyfunc)
 
     def _local_model(self, version: Any) -> Path:
         """A local folder holding the version's MLmodel (downloaded once for a remote store)."""
-        if version.model_id:
-            uri = self.client.get_logged_model(version.model_id).artifact_location
-        else:
-            uri = self.client.get_model_version_download_uri(version.name, version.version)
+        uri = self.client.get_model_version_download_uri(version.name, version.version)
         parsed = urlparse(uri)
         if parsed.scheme in ("", "file"):
             return Path(url2pathname(parsed.path)) if parsed.scheme else Path(uri)
