@@ -190,6 +190,20 @@ def test_autopush_puts_the_object_in_the_remote_folder(store: DvcStore, settings
     assert obj.is_file() and obj.read_bytes() == data
 
 
+def test_a_version_missing_from_the_cache_comes_back_from_the_remote(make_store, replace) -> None:
+    store = make_store(cache_type="copy")
+    path = store.project_dir("iris") / "a.csv"
+    (v1,) = store.version("iris", [replace(path, "one\n")])
+    store.version("iris", [replace(path, "two\n")])
+    cached = store.root / ".dvc" / "cache" / "files" / "md5" / v1.hash[:2] / v1.hash[2:]
+    cached.chmod(0o644)
+    cached.unlink()  # e.g. a fresh clone of the data repository, or a cleaned cache
+
+    assert store.read("iris", "a.csv", v1.rev) == b"one\n"
+    assert store.checkout("iris", v1.rev) == [path]
+    assert path.read_text() == "one\n" and cached.is_file()
+
+
 def test_push_sends_versions_made_without_autopush(make_store, replace) -> None:
     store = make_store(autopush=False)
     remote = Path(store.remote_url)

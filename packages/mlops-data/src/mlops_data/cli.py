@@ -86,7 +86,8 @@ def versions(
 @data_app.command("version")
 def version(
     project: Annotated[str, typer.Argument(help="Project name.")],
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders inside the project folder (relative to it, or absolute).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Files or folders inside the project folder (relative to it, or absolute).")],
     kind: Annotated[str, typer.Option(help="dataset or model.")] = "dataset",
     message: Annotated[str, typer.Option("--message", "-m", help="Commit message.")] = "",
 ) -> None:
@@ -121,7 +122,10 @@ def push() -> None:
     """Push every version of every project to the DVC remote."""
     store = _store()
     sent = store.push()
-    console.print(f"pushed {sent} file(s) to {store.remote_url}" if sent else f"the remote {store.remote_url} is up to date")
+    if sent:
+        console.print(f"pushed {sent} file(s) to {store.remote_url}")
+    else:
+        console.print(f"the remote {store.remote_url} is up to date")
 
 
 @data_app.command("status")

@@ -43,7 +43,8 @@ def _dvc() -> Check:
 
 def _git() -> Check:
     if not git_available():
-        return Check(CONCERN, "git installed", "fail", "the git program is not on PATH (the data repository is a git repository)",
+        return Check(CONCERN, "git installed", "fail",
+                     "the git program is not on PATH (the data repository is a git repository)",
                      "install git (Debian/Ubuntu: apt install git; macOS: xcode-select --install)")
     proc = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
     return Check(CONCERN, "git installed", "ok", proc.stdout.strip())

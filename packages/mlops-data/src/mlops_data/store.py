@@ -53,6 +53,7 @@ LOCK_TIMEOUT_S = 600.0
 PROJECT_TRAILER = "Mlops-Project"
 KIND_TRAILER = "Mlops-Kind"
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_VERSION_FIRST = "version data first: run the project's pipeline, or `mlops data version PROJECT PATH`"
 _UNSAVED = "unsaved files"  # start of DVC's refusal to overwrite changes not in the cache
 
 
@@ -133,8 +134,7 @@ class DvcStore:
         _check_project(project)
         relpath = self._project_relpath(project, path)
         if not self.is_initialized():
-            raise ReferenceNotFoundError(f"there is no data repository at {self.root} yet",
-                                         fix="version some data first (DataStore.version)")
+            raise ReferenceNotFoundError(f"there is no data repository at {self.root} yet", fix=_VERSION_FIRST)
         sha = self._resolve(rev)
         import dvc.api
         from dvc.exceptions import DvcException, PathMissingError
@@ -169,8 +169,7 @@ class DvcStore:
         """
         _check_project(project)
         if not self.is_initialized():
-            raise ReferenceNotFoundError(f"there is no data repository at {self.root} yet",
-                                         fix="version some data first (DataStore.version)")
+            raise ReferenceNotFoundError(f"there is no data repository at {self.root} yet", fix=_VERSION_FIRST)
         with self._locked():
             self._ensure_repo()
             sha = self._resolve(rev)
