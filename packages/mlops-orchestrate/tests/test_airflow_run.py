@@ -83,7 +83,7 @@ def test_a_run_passes_state_by_xcom_through_every_task_in_order(af_settings: Set
     assert record is not None and record.state == "success"
     assert record.tasks == dict.fromkeys(STEPS, "success")
     assert record.log_file.is_file() and record.log_file.is_relative_to(af_settings.airflow_home / "logs")
-    assert list(runs_folder(af_settings).iterdir()) == []  # settings/params files cleaned up
+    assert [p.name for p in runs_folder(af_settings).iterdir()] == ["mlops__demo.lock"]  # inputs removed
     assert dag_file_path(af_settings, "demo").is_file()
 
     # What Airflow itself recorded: each task's XCom, pool and priority, in run order.
@@ -137,6 +137,15 @@ def test_a_step_runner_that_cannot_be_imported_is_reported_before_airflow_starts
     runner = AirflowRunner(af_settings, step_runner="no_such_module_here:run_step")
     with pytest.raises(ProjectError, match="step runner 'no_such_module_here:run_step' cannot be imported"):
         runner.run("demo")
+
+
+def test_only_one_run_of_a_dag_at_a_time(af_settings: Settings) -> None:
+    from mlops_orchestrate.home import file_lock
+
+    runner = AirflowRunner(af_settings, step_runner=STEP_RUNNER)
+    with file_lock(runs_folder(af_settings) / "mlops__demo.lock"):  # as a run in progress holds it
+        with pytest.raises(ProjectError, match="another run of Airflow DAG mlops__demo is in progress"):
+            runner.run("demo")
 
 
 def test_a_run_over_its_timeout_is_stopped(af_settings: Settings) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "dags_folder",
     "db_status",
     "ensure_db",
+    "file_lock",
     "logs_folder",
     "metadata_db",
     "runs_folder",
@@ -103,12 +104,13 @@ def db_status(settings: Settings) -> DbStatus:
 
 
 @contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``; with ``wait=False`` raise BlockingIOError if it is held."""
     import fcntl  # POSIX only, as Airflow itself
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:
@@ -122,7 +124,7 @@ def ensure_db(settings: Settings, *, env: Mapping[str, str], log: IO[str]) -> bo
     """
     if db_status(settings) == "current":
         return False
-    with _lock(settings.airflow_home / ".migrate.lock"):
+    with file_lock(settings.airflow_home / ".migrate.lock"):
         if db_status(settings) == "current":  # another run migrated while we waited
             return False
         log.write(f"--- airflow db migrate ({airflow_version()}) in {settings.airflow_home}\n")

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from mlops_core.errors import InputValidationError, ProjectError
 from mlops_orchestrate.dagfiles import write_dag_file
 from mlops_orchestrate.dags import STEPS, dag_id_for
-from mlops_orchestrate.home import airflow_env, ensure_db, logs_folder, runs_folder
+from mlops_orchestrate.home import airflow_env, ensure_db, file_lock, logs_folder, runs_folder
 from mlops_orchestrate.messages import decode
 
 if TYPE_CHECKING:
@@ -130,6 +130,20 @@ class AirflowRunner:
             raise InputValidationError(f"pipeline params of {project!r} are not JSON: {exc}",
                                        fix="pass only strings, numbers, booleans, lists and dicts as params") from exc
         started = time.perf_counter()
+        # dag.test() ignores max_active_runs: the lock keeps embedded runs of a DAG to one at a time.
+        try:
+            with file_lock(runs_folder(self.settings) / f"{dag_id}.lock", wait=False):
+                record, outcome = self._run_locked(project, dag_id, params_json, started)
+        except BlockingIOError:
+            raise ProjectError(
+                f"another run of Airflow DAG {dag_id} is in progress (max_active_runs=1)",
+                fix=f"wait for it to finish, then run `mlops run {project}` again",
+            ) from None
+        return self._finish(project, record, outcome)
+
+    # -- steps of a run ---------------------------------------------------------------------
+
+    def _run_locked(self, project: str, dag_id: str, params_json: str, started: float) -> tuple[AirflowRun, _Outcome]:
         env = airflow_env(self.settings)
         write_dag_file(self.settings, project)
         log_file = self._new_log_file(dag_id)
@@ -144,9 +158,7 @@ class AirflowRunner:
             settings_file.unlink(missing_ok=True)
             params_file.unlink(missing_ok=True)
             record.seconds = time.perf_counter() - started
-        return self._finish(project, record, outcome)
-
-    # -- steps of a run ---------------------------------------------------------------------
+        return record, outcome
 
     def _new_log_file(self, dag_id: str) -> Path:
         folder = logs_folder(self.settings) / "mlops" / dag_id
