@@ -10,6 +10,7 @@ the step's results) or fails (``failed``, with the error).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -131,14 +132,15 @@ class AirflowRunner:
                                        fix="pass only strings, numbers, booleans, lists and dicts as params") from exc
         started = time.perf_counter()
         # dag.test() ignores max_active_runs: the lock keeps embedded runs of a DAG to one at a time.
-        try:
-            with file_lock(runs_folder(self.settings) / f"{dag_id}.lock", wait=False):
-                record, outcome = self._run_locked(project, dag_id, params_json, started)
-        except BlockingIOError:
-            raise ProjectError(
-                f"another run of Airflow DAG {dag_id} is in progress (max_active_runs=1)",
-                fix=f"wait for it to finish, then run `mlops run {project}` again",
-            ) from None
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(runs_folder(self.settings) / f"{dag_id}.lock", wait=False))
+            except BlockingIOError:
+                raise ProjectError(
+                    f"another run of Airflow DAG {dag_id} is in progress (max_active_runs=1)",
+                    fix=f"wait for it to finish, then run `mlops run {project}` again",
+                ) from None
+            record, outcome = self._run_locked(project, dag_id, params_json, started)
         return self._finish(project, record, outcome)
 
     # -- steps of a run ---------------------------------------------------------------------
