@@ -25,6 +25,9 @@ from mlops_monitor.db import connect, utc_now
 
 __all__ = ["CaptureStore", "CapturedRow", "ModelTraffic", "feature_matrix", "normalize_time"]
 
+#: the common case, checked without the slower ABC lookup
+_PLAIN_NUMBERS = (float, int)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_sets (
     id INTEGER PRIMARY KEY,
@@ -109,11 +112,11 @@ def _validated(batch: PredictionBatch) -> list[tuple[str, str]]:
         if len(row) != len(names):
             raise InputValidationError(f"{where}: row {i} has {len(row)} values for {len(names)} features",
                                        fix="send one value per feature, in the order of feature_names")
-        if not all(isinstance(v, Real) and not isinstance(v, bool) for v in row):
+        if not all(type(v) in _PLAIN_NUMBERS or (isinstance(v, Real) and not isinstance(v, bool)) for v in row):
             raise InputValidationError(f"{where}: row {i} holds a value that is not a number",
                                        fix="send numbers only (missing values as NaN)")
         # NaN (a missing value) is kept: JSON null reads back as NaN.
-        values = [None if math.isnan(float(v)) else float(v) for v in row]
+        values = [None if v != v else float(v) for v in row]  # v != v: NaN
         out.append((json.dumps(values, allow_nan=False), json.dumps(output, default=_json_default)))
     return out
 
@@ -124,8 +127,8 @@ class CaptureStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path, _SCHEMA)
+    def _db(self, *, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path, _SCHEMA, write=write)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -136,7 +139,7 @@ class CaptureStore:
             return 0
         names = json.dumps(list(batch.feature_names))
         captured_at = utc_now()
-        with self._db() as db:
+        with self._db(write=True) as db:
             db.execute("INSERT OR IGNORE INTO feature_sets(names) VALUES (?)", (names,))
             (set_id,) = db.execute("SELECT id FROM feature_sets WHERE names=?", (names,)).fetchone()
             db.executemany(

@@ -44,11 +44,11 @@ class ReportIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path, _SCHEMA)
+    def _db(self, *, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path, _SCHEMA, write=write)
 
     def add(self, report: DriftReport, created_at: str) -> None:
-        with self._db() as db:
+        with self._db(write=True) as db:
             db.execute(
                 "INSERT INTO drift_reports(report_id, project, model, created_at, data) VALUES (?,?,?,?,?)",
                 (report.report_id, report.project, report.model, created_at, json.dumps(as_dict(report))),
