@@ -38,6 +38,29 @@ def fresh_file(path: Path, size: int) -> Path:
     return path
 
 
+def bench_store(store: DvcStore, size: int, repeat: int, *, extras: bool) -> list[tuple[str, float]]:
+    """Time versioning (new and unchanged content); with ``extras`` also read, checkout, push."""
+    mb = size // 2**20
+    kind = store.cache_type.split(",")[1] if "," in store.cache_type else store.cache_type
+    label = f"cache.type={kind}, autopush={store.autopush}"
+    target = store.project_dir("bench") / "data.bin"
+    runs = []
+    for _ in range(repeat):
+        fresh_file(target, size)  # written outside the timer: only versioning is measured
+        start = time.perf_counter()
+        store.version("bench", [target])
+        runs.append(time.perf_counter() - start)
+    rows = [(f"version a new {mb} MB file ({label})", statistics.median(runs)),
+            (f"version it again, unchanged ({label})", timed(lambda: store.version("bench", [target]), repeat))]
+    if extras:
+        old = store.history("bench")[-1].rev
+        rows.append((f"read an old {mb} MB version", timed(lambda: store.read("bench", "data.bin", old), repeat)))
+        rows.append((f"checkout old rev, then HEAD ({mb} MB)",
+                     timed(lambda: (store.checkout("bench", old), store.checkout("bench", "HEAD")), repeat)))
+        rows.append(("push (all commits, already pushed)", timed(store.push, repeat)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=10)
@@ -50,7 +73,8 @@ def main() -> None:
         sample = fresh_file(Path(tmp) / "sample.bin", size)
         md5 = timed(lambda: hashlib.md5(sample.read_bytes()).hexdigest(), args.repeat)
         rows.append((f"baseline: md5 of {args.mb} MB", md5))
-        rows.append((f"baseline: copy {args.mb} MB", timed(lambda: shutil.copyfile(sample, Path(tmp) / "copy.bin"), args.repeat)))
+        copy = timed(lambda: shutil.copyfile(sample, Path(tmp) / "copy.bin"), args.repeat)
+        rows.append((f"baseline: copy {args.mb} MB", copy))
 
         start = time.perf_counter()
         import dvc.repo  # noqa: F401  (what the first call in a process pays)
@@ -62,32 +86,11 @@ def main() -> None:
                 ws = Path(tempfile.mkdtemp(dir=tmp))
                 store = DvcStore(load_settings(root=ws, data={"cache_type": cache_type, "autopush": autopush}))
                 start = time.perf_counter()
-                folder = store.project_dir("bench")
+                store.project_dir("bench")
                 if cache_type.startswith("reflink") and not autopush:
                     rows.append(("create the repository (git init, dvc init)", time.perf_counter() - start))
-                target = folder / "data.bin"
-                label = f"cache.type={cache_type.split(',')[1] if ',' in cache_type else cache_type}, autopush={autopush}"
-
-                def new_version() -> None:
-                    fresh_file(target, size)
-                    store.version("bench", [target])
-
-                # The file is written outside the timer: only versioning is measured.
-                runs = []
-                for _ in range(args.repeat):
-                    fresh_file(target, size)
-                    start = time.perf_counter()
-                    store.version("bench", [target])
-                    runs.append(time.perf_counter() - start)
-                rows.append((f"version a new {args.mb} MB file ({label})", statistics.median(runs)))
-                rows.append((f"version it again, unchanged ({label})", timed(lambda: store.version("bench", [target]), args.repeat)))
-                if cache_type == "copy" and autopush:
-                    old = store.history("bench")[-1].rev
-                    rows.append((f"read an old {args.mb} MB version", timed(lambda: store.read("bench", "data.bin", old), args.repeat)))
-                    rows.append((f"checkout old rev, then HEAD ({args.mb} MB)",
-                                 timed(lambda: (store.checkout("bench", old), store.checkout("bench", "HEAD")), args.repeat)))
-                    rows.append(("push (all commits, already pushed)", timed(store.push, args.repeat)))
-
+                extras = cache_type == "copy" and autopush
+                rows.extend(bench_store(store, size, args.repeat, extras=extras))
     width = max(len(name) for name, _ in rows)
     print(f"{'operation':<{width}}  {'median s':>9}  {'x md5':>7}")
     for name, seconds in rows:

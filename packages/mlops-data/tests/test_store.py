@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_core.errors import ConfigError, InputValidationError, ReferenceNotFoundError
+from mlops_core.errors import ConfigError, InputValidationError, ReferenceNotFoundError, ServiceError
 from mlops_core.providers import DataStore
 from mlops_core.settings import Settings, load_settings
 
@@ -219,6 +219,22 @@ def test_push_sends_versions_made_without_autopush(make_store, replace) -> None:
         assert (remote / "files" / "md5" / v.hash[:2] / v.hash[2:]).is_file()
     assert store.status()["not_in_remote"] == []
     assert store.push() == 0
+
+
+def test_a_failed_autopush_keeps_the_committed_version_and_says_how_to_retry(
+    make_store, settings: Settings, replace
+) -> None:
+    blocker = settings.workspace_root / "remote-is-a-file"
+    blocker.write_text("not a folder")
+    store = make_store(remote_url=str(blocker))
+    path = replace(store.project_dir("iris") / "a.csv", "a\n")
+
+    with pytest.raises(ServiceError, match="committed locally") as info:
+        store.version("iris", [path])
+
+    assert "mlops data push" in (info.value.fix or "")
+    (kept,) = store.history("iris")
+    assert kept.hash == md5(b"a\n") and store.read("iris", "a.csv", kept.rev) == b"a\n"
 
 
 def test_a_path_outside_the_project_folder_is_refused_and_nothing_changes(

@@ -65,7 +65,8 @@ def _repository(settings: Settings) -> Check:
         if where is None:
             return Check(CONCERN, "repository", "fail", f"{root} cannot be created (no writable parent folder)",
                          "set data.repo_dir (MLOPS_DATA__REPO_DIR) to a writable folder")
-        return Check(CONCERN, "repository", "ok", f"will be created on first use at {root} (cache.type {store.cache_type})")
+        return Check(CONCERN, "repository", "ok",
+                     f"will be created on first use at {root} (cache.type {store.cache_type})")
     if has_dvc and not has_git:
         return Check(CONCERN, "repository", "warn", f"{root} has .dvc but no .git",
                      f"move {root} aside; the next `mlops data` command creates a fresh repository")
@@ -74,7 +75,8 @@ def _repository(settings: Settings) -> Check:
     commits = git.out("rev-list", "--count", "HEAD") if head else "0"
     state = "initialized" if has_dvc else "git only; DVC will be initialized on first use"
     return Check(CONCERN, "repository", "ok",
-                 f"{root}: {state}, {commits} commits, HEAD {head[:10] if head else '-'}, cache.type {store.cache_type}")
+                 f"{root}: {state}, {commits} commits, HEAD {head[:10] if head else '-'}, "
+                 f"cache.type {store.cache_type}")
 
 
 def _remote(settings: Settings) -> Check:
@@ -92,7 +94,8 @@ def _remote(settings: Settings) -> Check:
             return Check(CONCERN, name, "fail", f"{folder} is not writable",
                          f"make it writable (chmod u+w {folder}) or set data.remote_url")
         if folder.exists():
-            return Check(CONCERN, name, "fail", f"{folder} exists and is not a folder", "set data.remote_url to a folder")
+            return Check(CONCERN, name, "fail", f"{folder} exists and is not a folder",
+                         "set data.remote_url to a folder")
         if _writable_parent(folder) is None:
             return Check(CONCERN, name, "fail", f"{folder} cannot be created (no writable parent folder)",
                          "set data.remote_url (MLOPS_DATA__REMOTE_URL) to a writable folder or an s3:// URL")
@@ -115,7 +118,8 @@ def _cloud_remote(settings: Settings, url: str, name: str) -> Check:
                      "check the network and the endpoint (dvc remote modify --local local endpointurl URL)")
     except Exception as exc:
         return Check(CONCERN, name, "fail", f"{url} is unreachable: {type(exc).__name__}: {exc}",
-                     "check credentials (e.g. AWS_PROFILE / AWS_ACCESS_KEY_ID) and the endpoint; see the package README")
+                     "check credentials (e.g. AWS_PROFILE / AWS_ACCESS_KEY_ID) and the endpoint; "
+                     "see the mlops-data README")
     finally:
         pool.shutdown(wait=False)
     detail = "reachable" if exists else "reachable; the prefix is created on the first push"
