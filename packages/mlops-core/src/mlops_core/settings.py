@@ -66,8 +66,9 @@ class DataSettings(_Section):
         description="DVC remote to push to: a folder, s3://, gs://, azure://. Default: <state_dir>/dvc-remote.",
     )
     cache_type: str = Field(
-        "reflink,hardlink,copy",
-        description="DVC cache.type: how files are linked from the cache into the working tree.",
+        "reflink,copy",
+        description="DVC cache.type: how files are linked from the cache into the working tree. "
+        "Hardlinks/symlinks are faster for big files but make in-place writes change the stored version.",
     )
     autopush: bool = Field(True, description="Push every new version to the remote.")
 
