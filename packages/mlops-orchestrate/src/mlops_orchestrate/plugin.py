@@ -56,8 +56,8 @@ def mlops_drift_detected(settings: Settings, report: DriftReport) -> RetrainRequ
     return RetrainRequest(
         project=report.project,
         model=report.model,
-        reason=(f"drift share {report.drift_share:.2f} >= threshold {report.threshold:.2f} "
-                f"({report.drifted_columns}/{report.total_columns} columns drifted)"),
+        reason=(f"drift share {report.drift_share:.2f} >= threshold {report.threshold:.2f}, "
+                f"{report.drifted_columns}/{report.total_columns} columns drifted"),
         request_id=uuid.uuid4().hex[:12],
         requested_at=now_iso(),
         source_ref=f"drift:{report.report_id}",
