@@ -32,10 +32,15 @@ def _assert_all_points(client: MlflowClient, run_id: str, steps: int = STEPS) ->
         assert all(m.value == m.step * 0.5 + i for m in history)
 
 
-def test_batched_metrics_are_all_stored(tracker: MlflowTracker) -> None:
+@pytest.mark.parametrize("writer", ["thread", "auto"])
+def test_batched_metrics_are_all_stored(settings: Settings, writer: str) -> None:
+    """thread: written by the flusher as they come; auto: a bulk run shorter than the writer
+    delay holds its points and writes them at finish (no process is started for it)."""
+    tracker = MlflowTracker(settings, writer=writer, flush_interval=0.1, writer_delay=60)  # type: ignore[arg-type]
     handle = tracker.start_run("vision", run_name="many-points")
     _log_many(handle)
     record = handle.finish()
+    assert handle.writer is None
 
     _assert_all_points(tracker.client, record.run_id)
     assert record.status == "FINISHED"
@@ -63,7 +68,7 @@ def _wait_for_writer(handle, timeout: float = 120) -> None:  # type: ignore[no-u
 @pytest.mark.slow
 def test_writer_process_stores_every_point(settings: Settings) -> None:
     """Large volumes go through a separate writer process; nothing is lost on the way."""
-    tracker = MlflowTracker(settings, writer="process", flush_interval=0.1)
+    tracker = MlflowTracker(settings, writer="process", flush_interval=0.1, writer_delay=0)
     handle = tracker.start_run("vision")
     _log_many(handle, steps=1000)
     _wait_for_writer(handle)
@@ -161,7 +166,7 @@ def test_flusher_error_is_raised_at_finish(tracker: MlflowTracker) -> None:
 
 @pytest.mark.slow
 def test_writer_process_error_is_raised_at_finish(settings: Settings) -> None:
-    tracker = MlflowTracker(settings, writer="process", flush_interval=0.1)
+    tracker = MlflowTracker(settings, writer="process", flush_interval=0.1, writer_delay=0)
     handle = tracker.start_run("vision")
     tracker.client.delete_run(handle.run_id)
     _log_many(handle, steps=400)

@@ -71,10 +71,21 @@ def _train_fix(project: str) -> str:
 class MlflowTracker:
     """Satisfies :class:`mlops_core.providers.Tracker`; one MLflow experiment per project."""
 
-    def __init__(self, settings: Settings, *, writer: WriterMode = "auto", flush_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        writer: WriterMode = "auto",
+        flush_interval: float = 2.0,
+        writer_delay: float = 5.0,
+    ) -> None:
+        """``writer``: see :data:`WriterMode`; ``flush_interval``: longest wait before buffered
+        metrics are sent; ``writer_delay``: how long a bulk run lasts before it gets a writer process.
+        """
         self.settings = settings
         self.uri = settings.tracking_uri
         self.flush_interval = flush_interval
+        self.writer_delay = writer_delay
         scheme = urlparse(self.uri).scheme.lower()
         self.remote = scheme in _REMOTE_SCHEMES
         if writer not in ("auto", "thread", "process"):
@@ -181,6 +192,7 @@ class MlflowTracker:
             batch_size=self.settings.tracking.batch_size,
             flush_interval=self.flush_interval,
             writer_uri=self._writer_uri,
+            writer_delay=self.writer_delay,
         )
 
     def _get_run(self, run_id: str) -> Run:

@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m mlops_tracking.writer TRACKING_URI RUN_ID", file=sys.stderr)
         return 2
     uri, run_id = args
+    if hasattr(os, "nice"):
+        # Background work: on a busy machine the training loop, not the writer, gets the CPU.
+        os.nice(10)
     # The answers need a clean channel: keep the real stdout for them, send stray prints to stderr.
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
