@@ -100,6 +100,7 @@ def run(
     registry.get(project)
     registry.sync()
     with StepProgress(console) as progress:
+        progress.starting(f"starting the {runner or settings.orchestrate.runner} runner ...")
         used, state = run_pipeline(plugins, project, params, on_event=progress.event, runner=runner)
     deploy = state["deploy"]
     console.print(
@@ -268,10 +269,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors: typer bundles its own click, whose exceptions are not click's classes.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

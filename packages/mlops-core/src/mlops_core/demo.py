@@ -87,6 +87,7 @@ def run_demo(
         )
     console.print("[bold]1. pipeline[/bold] (prepare -> train -> evaluate -> register -> deploy)")
     with StepProgress(console) as progress:
+        progress.starting(f"starting the {settings.orchestrate.runner} runner ...")
         runner, state = run_pipeline(plugins, project, on_event=progress.event)
     model, version = state["register"]["name"], state["deploy"]["version"]
     data_dir = Path(state["prepare"]["data_dir"])

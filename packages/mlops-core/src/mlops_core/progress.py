@@ -40,6 +40,11 @@ class StepProgress:
     def __enter__(self) -> StepProgress:
         return self
 
+    def starting(self, what: str) -> None:
+        """Show a spinner before the first step (an orchestrator may take a while to start)."""
+        self._status = self.console.status(what)
+        self._status.start()
+
     def __exit__(self, *exc: object) -> None:
         if self._status is not None:
             self._status.stop()
