@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -74,8 +74,8 @@ class ReferenceStore:
         ).replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
         target = self.path(project, model)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".parquet")
-        os.close(fd)
+        # Not mkstemp: its 0600 mode would stick to the reference; this file gets the umask's.
+        tmp = target.parent / f".{target.stem}-{uuid.uuid4().hex}.tmp"
         try:
             pq.write_table(table, tmp)
             os.replace(tmp, target)
@@ -99,7 +99,7 @@ class ReferenceStore:
         """Every stored reference, by project and model."""
         if not self.root.is_dir():
             return []
-        found = [_read_meta(p) for p in sorted(self.root.glob("*/*.parquet")) if not p.name.startswith(".")]
+        found = [_read_meta(p) for p in sorted(self.root.glob("*/*.parquet"))]
         return sorted(found, key=lambda r: (r.project, r.model))
 
 
