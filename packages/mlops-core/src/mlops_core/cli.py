@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mlops`` script."""
     _load_plugin_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except MlopsError as exc:
         from rich.markup import escape
 
@@ -275,3 +275,6 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    # Without standalone mode, click returns the code of typer.Exit instead of raising it.
+    if isinstance(code, int) and code:
+        sys.exit(code)
