@@ -106,8 +106,9 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
+        # Artifacts proxied by the server (mlflow-artifacts:/), as in the stack profile.
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--default-artifact-root", (tmp_path / "server-artifacts").as_uri(),
+         "--artifacts-destination", (tmp_path / "server-artifacts").as_uri(),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -156,3 +157,7 @@ def test_against_a_real_tracking_server(settings: Settings, mlflow_server: str, 
     tracker.set_alias(version, "champion")
     loaded = tracker.load_model(tiny_project.name, tiny_project.model_name)
     assert loaded.predict([[0, 0, 0], [1, 1, 1]]) == [0, 1]
+    # The model went through the server's artifact proxy, and came back into the local cache.
+    assert tracker.client.get_model_version_download_uri(tiny_project.model_name, "1").startswith("mlflow-artifacts:")
+    assert list((tmp_path / "server-artifacts").rglob("MLmodel"))
+    assert (settings.state_dir / "model-cache").is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from mlflow.entities import LoggedModelStatus
 
-from mlops_core.errors import InputValidationError, ProjectError, ReferenceNotFoundError
+from mlops_core.errors import InputValidationError, ProjectError, ProjectNotFoundError, ReferenceNotFoundError
 from mlops_core.registry import ProjectRegistry
 from mlops_core.settings import Settings
 from mlops_tracking.tracker import MlflowTracker
@@ -176,3 +177,18 @@ def test_a_fresh_process_loads_the_model_by_entry_point(tracker: MlflowTracker, 
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["1", [0, 1]]
+
+
+def test_loading_without_the_project_installed_says_so(tracker: MlflowTracker, tiny_project: Any,
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    version = tracker.register_model(
+        tiny_project.name, _trained_run(tracker, tiny_project.name),
+        tiny_project.save_model(tmp_path / "m", [1.0, 1.0, 1.0], 1.5), tiny_project.schema, name=tiny_project.model_name)
+    tracker.set_alias(version, "champion")
+    # Uninstall the project: its folder leaves sys.path, its module leaves sys.modules.
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tiny_project.site)])
+    monkeypatch.delitem(sys.modules, tiny_project.module, raising=False)
+    importlib.invalidate_caches()
+    with pytest.raises(ProjectNotFoundError) as info:
+        tracker.load_model(tiny_project.name, tiny_project.model_name)
+    assert tiny_project.name in info.value.message

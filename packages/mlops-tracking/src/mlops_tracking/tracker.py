@@ -117,7 +117,11 @@ class MlflowTracker:
         if experiment is None:
             if not create:
                 return None
-            location = (self.settings.artifact_root / project).resolve().as_uri()
+            location: str | None = (self.settings.artifact_root / project).resolve().as_uri()
+            if self.remote and self.settings.tracking.artifact_root is None:
+                # A tracking server keeps the artifacts where it is configured to (possibly on
+                # another machine): a local default folder would be wrong there.
+                location = None
             try:
                 experiment_id = self.client.create_experiment(
                     name, artifact_location=location, tags={PROJECT_TAG: project})
@@ -421,9 +425,10 @@ class MlflowTracker:
             tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=cache.parent))
             try:
                 # Into a temporary folder first: a broken download never looks like a cached model.
-                mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp), tracking_uri=self.uri)
+                local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp),
+                                                            tracking_uri=self.uri)
                 shutil.rmtree(cache, ignore_errors=True)
-                tmp.rename(cache)
+                Path(local).rename(cache)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return cache
