@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlops_core.hookspecs import hookimpl
-from mlops_core.ledger import Ledger, now_iso
 from mlops_core.records import (
     DatasetVersion,
     DriftReport,
@@ -21,11 +20,14 @@ from mlops_core.records import (
 )
 
 if TYPE_CHECKING:
+    from mlops_core.ledger import Ledger
     from mlops_core.project import Project
     from mlops_core.settings import Settings
 
 
 def _ledger(settings: Settings) -> Ledger:
+    from mlops_core.ledger import Ledger  # sqlite3: not at CLI start
+
     return Ledger(settings.ledger_path)
 
 
@@ -92,6 +94,8 @@ def mlops_drift_checked(settings: Settings, report: DriftReport) -> None:
 @hookimpl(trylast=True)
 def mlops_drift_detected(settings: Settings, report: DriftReport) -> RetrainRequest:
     # Fallback when no orchestrator answers: the request names the command that retrains.
+    from mlops_core.ledger import now_iso
+
     return RetrainRequest(
         project=report.project,
         model=report.model,
