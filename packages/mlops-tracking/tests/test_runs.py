@@ -172,10 +172,15 @@ def test_writer_process_error_is_raised_at_finish(settings: Settings) -> None:
     _log_many(handle, steps=400)
     _wait_for_writer(handle)
     writer = handle.writer
+    assert writer is not None
+    _log_many(handle, steps=800, start=400)
+    deadline = time.monotonic() + 120
+    while not writer.errors:  # the child itself reports the store's refusal
+        assert time.monotonic() < deadline, "the writer reported nothing"
+        time.sleep(0.1)
     with pytest.raises(ServiceError) as info:
         handle.finish()
-    assert f"{400 * len(KEYS)} of {400 * len(KEYS)} metric points" in info.value.message
-    assert writer is not None and writer.errors  # the child's errors, not an in-process retry
+    assert f"{800 * len(KEYS)} of {800 * len(KEYS)} metric points" in info.value.message
 
 
 def test_bad_metrics_are_refused_at_once_and_keep_the_good_ones(tracker: MlflowTracker) -> None:

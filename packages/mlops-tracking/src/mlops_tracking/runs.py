@@ -182,8 +182,12 @@ class MlflowRunHandle:
             self._write(points)
             return
         held, self._held = self._held + points, []
-        # Never started for the final flush: finish() writes the rest faster than a new process.
-        if self._writer is None and not final and time.monotonic() - self._opened >= self._writer_delay:
+        if final:
+            # finish() writes the rest in-process: faster than starting a writer, or than
+            # queueing behind a niced one.
+            self._held = held
+            return
+        if self._writer is None and time.monotonic() - self._opened >= self._writer_delay:
             try:
                 self._writer = WriterProcess(self._writer_uri or "", self.run_id)
             except OSError as exc:
@@ -211,13 +215,19 @@ class MlflowRunHandle:
 
     def _close_writer(self) -> None:
         held, self._held = self._held, []
-        if self._writer is not None:
-            leftover = self._writer.close()
-            self._errors.extend(self._writer.errors)
-            # Idempotent: a batch the writer stored without answering is not stored twice.
-            for batch in leftover:
-                self._write(batch)
+        if self._writer is None:
+            self._write(held)
+            return
+        unsent = self._writer.stop()
+        # Written here while the child finishes the little it has left: the training is over,
+        # so this process's CPU is free, and a niced child may be slow to get any.
+        for batch in unsent:
+            self._write(batch)
         self._write(held)
+        # Idempotent: a batch the writer stored without answering is not stored twice.
+        for batch in self._writer.wait():
+            self._write(batch)
+        self._errors.extend(self._writer.errors)
 
     def _raise_errors(self) -> None:
         if not self._errors:

@@ -84,7 +84,7 @@ class WriterProcess:
         queued, self._queued = self._queued, []
         for i, batch in enumerate(queued):
             if not self._write(batch):
-                # The child is gone; keep the rest for close() to hand back.
+                # The child is gone; keep the rest for stop() to hand back.
                 self._queued = queued[i + 1:]
                 return
 
@@ -102,29 +102,30 @@ class WriterProcess:
             return False
         return True
 
-    def close(self) -> list[list[Point]]:
-        """Stop the child and return every batch it did not answer for, to write elsewhere.
+    def stop(self) -> list[list[Point]]:
+        """Send nothing more; return the batches never sent, to be written elsewhere now.
 
-        A child that is ready gets its queued batches and finishes them; one still starting up
-        is terminated, since writing in-process is then faster than waiting for its imports.
+        A ready child finishes the few batches already in its pipe and exits (see :meth:`wait`);
+        one still starting up is terminated, since writing in-process is then faster than
+        waiting for its imports. Either way the caller need not wait for a busy (niced) child.
         """
-        if self.ready:
-            self._drain_queue()
-            self._close_stdin()
-            self._proc.wait()
-        else:
+        if not self.ready:
             self._proc.terminate()
-            self._close_stdin()
-            self._proc.wait()
+        self._close_stdin()
+        queued, self._queued = self._queued, []
+        return queued
+
+    def wait(self) -> list[list[Point]]:
+        """Wait for the child to exit; return the batches it did not answer for."""
+        self._proc.wait()
         for reader in self._readers:
             reader.join(timeout=5)
         for stream in (self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 stream.close()
         with self._lock:
-            left = list(self._unacked.values()) + self._queued
+            left = list(self._unacked.values())
             self._unacked.clear()
-            self._queued = []
         if left and self.ready:
             log.warning("metric writer %s exited with %d unanswered batches (exit %s): %s",
                         self.pid, len(left), self._proc.returncode, self.stderr_tail())
@@ -169,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     uri, run_id = args
     if hasattr(os, "nice"):
-        # Background work: on a busy machine the training loop, not the writer, gets the CPU.
-        os.nice(10)
+        # Background work: it should use idle CPU only, never the training loop's.
+        os.nice(19)
     # The answers need a clean channel: keep the real stdout for them, send stray prints to stderr.
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
