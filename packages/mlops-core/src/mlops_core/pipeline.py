@@ -192,7 +192,8 @@ def _deploy(ctx: _Ctx) -> dict[str, Any]:
     reference = ctx.project.reference(Path(prepared["data_dir"]))
     ctx.plugins.emit("mlops_model_promoted", project=ctx.project, model=promoted, alias=alias, reference=reference)
     reason = "first champion" if champion is None else (
-        f"{metric} {new_score} vs champion v{champion.version} {old_score}" if old_score is not None else "replaces champion")
+        f"{metric} {new_score:.4f} vs champion v{champion.version} {old_score:.4f}"
+        if old_score is not None and new_score is not None else "replaces champion")
     return {"promoted": True, "alias": alias, "version": model.version, "reason": reason}
 
 
