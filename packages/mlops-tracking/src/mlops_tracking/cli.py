@@ -6,7 +6,7 @@ Only typer and rich at module level; MLflow is imported by the tracker when a co
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlparse
 
 import typer
@@ -54,11 +54,22 @@ def runs_command(
     for column in ("run", "status", "data", "metrics", "params"):
         table.add_column(column)
     for run in found:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items()))
-        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
         data = ",".join(h[:10] for h in run.dataset_hashes)
-        table.add_row(run.run_id[:12], run.status, data, metrics, params)
+        table.add_row(run.run_id[:12], run.status, data, _some(_metrics_first(run.metrics)), _some(run.params))
     console.print(table)
+    console.print("every value of a run: the MLflow UI (`mlops tracking ui`)")
+
+
+def _metrics_first(metrics: dict[str, float]) -> dict[str, str]:
+    # Evaluation results first: they are what decides promotion.
+    ordered = sorted(metrics.items(), key=lambda kv: (not kv[0].startswith("eval_"), kv[0]))
+    return {k: f"{v:.4g}" for k, v in ordered}
+
+
+def _some(values: dict[str, Any], limit: int = 4) -> str:
+    items = list(values.items())
+    shown = ", ".join(f"{k}={v}" for k, v in items[:limit])
+    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
 
 
 @tracking_app.command("models")
