@@ -170,7 +170,11 @@ class MlflowRunHandle:
             with self._lock:
                 pending, self._pending = self._pending, []
             if pending or self._held:
-                self._dispatch(pending, final=stopping)
+                try:
+                    self._dispatch(pending, final=stopping)
+                except Exception as exc:  # the thread must survive; finish() reports it
+                    log.exception("metric flusher of run %s failed", self.run_id)
+                    self._errors.append((len(pending), f"{type(exc).__name__}: {exc}"))
             if stopping:
                 return
 
@@ -214,7 +218,8 @@ class MlflowRunHandle:
         self._flusher.join()
 
     def _close_writer(self) -> None:
-        held, self._held = self._held, []
+        with self._lock:  # nothing should be left here, but nothing logged may be dropped
+            held, self._held, self._pending = self._held + self._pending, [], []
         if self._writer is None:
             self._write(held)
             return
