@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         ProjectInfo,
         RetrainRequest,
         RunRecord,
+        ServiceSpec,
     )
     from mlops_core.settings import Settings
 
@@ -114,6 +115,16 @@ def mlops_cli(app: typer.Typer) -> None:
 
     Import heavy libraries inside the command functions, never at module top: ``mlops --help``
     must stay fast.
+    """
+
+
+@hookspec
+def mlops_services(settings: Settings) -> list[ServiceSpec] | None:
+    """The long-running services this concern adds to the shared stack (``mlops up``).
+
+    Return nothing when the concern's tool is not installed; ``mlops up`` says it is skipped.
+    Services bind to 127.0.0.1 on the port of their setting and keep their state and logs under
+    ``settings.state_dir``.
     """
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "ProjectInfo",
     "RetrainRequest",
     "RunRecord",
+    "ServiceSpec",
     "as_dict",
 ]
 
@@ -172,3 +173,31 @@ class RetrainRequest:
     source_ref: str = ""  # e.g. the drift report id
     status: str = "pending"  # pending | triggered | done
     how: str = ""  # what will run it, e.g. an Airflow DAG id, or the command to run
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A long-running service a concern contributes to ``mlops up``."""
+
+    #: unique name, e.g. "mlflow", "airflow-scheduler", "gateway", "evidently-ui"
+    name: str
+    #: the concern (extra) that provides it: "tracking", "orchestrate", "serve", "monitor"
+    concern: str
+    #: the command line; the first item is an executable path or name
+    command: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = ""
+    #: port it binds on 127.0.0.1 (None for services without one, e.g. the Airflow scheduler)
+    port: int | None = None
+    #: the setting that chooses the port, named in "port already taken" errors
+    port_setting: str = ""
+    #: GET this until it answers 2xx to call the service healthy (None: healthy while running)
+    health_url: str | None = None
+    #: the page a person opens, shown by `mlops status` and linked from the dashboard
+    ui_url: str | None = None
+    #: seconds to wait for health before `mlops up` fails with the log's last lines
+    ready_timeout: float = 60.0
+    #: commands run once, in order, before the first start (e.g. a database migration)
+    setup: tuple[tuple[str, ...], ...] = ()
+    #: lower starts first
+    order: int = 50

@@ -35,6 +35,7 @@ __all__ = [
     "OrchestrateSettings",
     "ServeSettings",
     "Settings",
+    "StackSettings",
     "TrackingSettings",
     "find_workspace_root",
     "load_settings",
@@ -91,6 +92,7 @@ class TrackingSettings(_Section):
     batch_size: int = Field(
         1000, ge=1, le=1000, description="Metrics sent per log_batch call (MLflow caps it at 1000)."
     )
+    server_port: int = Field(5000, ge=1, le=65535, description="Port of the MLflow server in the stack (`mlops up`).")
 
 
 class OrchestrateSettings(_Section):
@@ -104,6 +106,8 @@ class OrchestrateSettings(_Section):
         description="How pipelines run: 'airflow' (a real DAG, dag.test() in embedded mode) or 'inprocess'.",
         pattern="^(airflow|inprocess)$",
     )
+    api_port: int = Field(8080, ge=1, le=65535, description="Port of the Airflow api-server in the stack (`mlops up`).")
+    parallelism: int = Field(4, ge=1, description="Airflow core.parallelism in the stack (32 starts ~40 processes).")
 
 
 class ServeSettings(_Section):
@@ -130,6 +134,21 @@ class MonitorSettings(_Section):
         30, ge=1, description="Fewest captured rows a drift check needs."
     )
     html_reports: bool = Field(True, description="Also write the HTML report (about 5 MB each).")
+    ui_port: int = Field(8000, ge=1, le=65535, description="Port of the Evidently UI in the stack (`mlops up`).")
+
+
+class StackSettings(_Section):
+    """The shared stack of supervised services (`mlops up`)."""
+
+    health_timeout: float = Field(
+        90.0, gt=0, description="Seconds `mlops up` waits for every service to become healthy."
+    )
+    stop_timeout: float = Field(
+        15.0, gt=0, description="Seconds `mlops down` waits after SIGTERM before it kills what is left."
+    )
+    use_when_up: bool = Field(
+        True, description="While the stack is up, clients use its servers; off: always embedded."
+    )
 
 
 class Settings(BaseSettings):
@@ -159,6 +178,7 @@ class Settings(BaseSettings):
     )
     serve: ServeSettings = Field(default_factory=ServeSettings, description=ServeSettings.__doc__)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings, description=MonitorSettings.__doc__)
+    stack: StackSettings = Field(default_factory=StackSettings, description=StackSettings.__doc__)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
@@ -200,6 +220,15 @@ class Settings(BaseSettings):
     @property
     def registry_path(self) -> Path:
         return self.state_dir / "projects.json"
+
+    @property
+    def stack_dir(self) -> Path:
+        """Supervisor config, pid, socket and the stack's state file."""
+        return self.state_dir / "stack"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
 
     @classmethod
     def settings_customise_sources(
