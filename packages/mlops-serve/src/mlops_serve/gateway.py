@@ -34,6 +34,7 @@ from mlops_core.records import PredictionBatch
 from mlops_core.registry import ProjectRegistry
 from mlops_core.settings import Settings
 from mlops_serve.cache import ALIAS_TTL_SECONDS, ModelCache
+from mlops_serve.dashboard import dashboard_router
 from mlops_serve.inputs import PredictRequest, rows_for
 from mlops_serve.problems import install_error_handlers
 
@@ -266,6 +267,7 @@ def create_app(
     )
     app.state.gateway = gateway
     install_error_handlers(app)
+    app.include_router(dashboard_router(gateway))  # GET /dashboard, /dashboard.json, report files
     errors = {code: {"description": text, **_ERROR_SCHEMA} for code, text in (
         (404, "unknown project or model, or no champion yet"),
         (413, "more rows than serve.max_batch_rows"),
