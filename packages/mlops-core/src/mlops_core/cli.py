@@ -238,6 +238,153 @@ def demo(
     run_demo(settings, plugins, project=project, samples=samples, console=console)
 
 
+# -- the shared stack (mlops up / status / logs / down) ----------------------------------------
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _status_table(services: list[Any], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("service", "status", "port", "pid", "uptime", "restarts", "url"):
+        table.add_column(col, overflow="fold")
+    for svc in services:
+        if svc.up:
+            status = "[green]up[/green]"
+        elif svc.state == "RUNNING":
+            status = "[yellow]down (running, not healthy)[/yellow]"
+        else:
+            status = f"[red]down ({svc.state.lower()})[/red]"
+        table.add_row(svc.name, status, str(svc.port or "-"), str(svc.pid or "-"), _uptime(svc.uptime_seconds),
+                      str(svc.restarts), svc.url or "-")
+    return table
+
+
+@app.command()
+def up(
+    only: Annotated[list[str], typer.Option("--only", help="Start only this service or concern (repeatable).")] = [],  # noqa: B006
+) -> None:
+    """Start the shared stack: each installed concern's server, supervised, with health checks."""
+    from rich.markup import escape
+
+    from mlops_core.stack import start_stack
+
+    settings, plugins = _context()
+    waiting: dict[str, str] = {}
+    status = console.status("starting the stack ...")
+
+    def progress(event: str, name: str, detail: str) -> None:
+        if event == "skip":
+            console.print(f"  [yellow]skipped[/yellow] {name}: {escape(detail)}")
+        elif event == "setup":
+            console.print(f"  setup   {name}: {escape(detail)}")
+        elif event == "start":
+            console.print(f"  start   {name}" + (f" ({detail})" if detail else ""))
+        elif event == "waiting":
+            waiting[name] = detail
+        elif event == "healthy":
+            waiting.pop(name, None)
+            console.print(f"  [green]✓[/green] {name:<20} healthy after {detail}")
+        if waiting:
+            status.update("waiting for health: " + ", ".join(f"{n} ({d})" for n, d in waiting.items()))
+
+    with status:
+        result = start_stack(plugins, only=only or None, progress=progress)
+    if not result.started:
+        console.print("the stack was already running: nothing started (`mlops status` shows it)")
+    console.print(_status_table(result.services, f"stack up in {result.seconds:.1f}s (state: {settings.state_dir})"))
+    console.print("logs: `mlops logs SERVICE`; stop: `mlops down`")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show each stack service: up or down, port, pid, uptime, restarts, URL."""
+    from mlops_core.settings import load_settings
+    from mlops_core.stack import stack_status
+
+    settings = load_settings()
+    services = stack_status(settings)
+    if as_json:
+        print(json.dumps({"running": services is not None, "state_dir": str(settings.state_dir),
+                          "services": [s.as_dict() for s in services or []]}, indent=1))
+        return
+    if services is None:
+        console.print("stack is not running (start it with `mlops up`)")
+        return
+    console.print(_status_table(services, f"stack (state: {settings.state_dir})"))
+
+
+def _known_services(settings: Any) -> list[str]:
+    from mlops_core.stack.discovery import read_state
+    from mlops_core.stack.paths import stack_paths
+
+    names = list(read_state(stack_paths(settings).state).get("services", {}))
+    if names:
+        return names
+    from mlops_core.plugins import PluginManager
+    from mlops_core.stack.services import collect_services
+
+    return [s.name for s in collect_services(PluginManager(settings))[0]]
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="The service whose log to show (see `mlops status`).")],
+    lines: Annotated[int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show.")] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines (Ctrl-C ends).")] = False,
+) -> None:
+    """Show the last lines of a stack service's log, and follow it with -f."""
+    from mlops_core.settings import load_settings
+    from mlops_core.stack.logs import follow as follow_log
+    from mlops_core.stack.logs import tail
+    from mlops_core.stack.paths import stack_paths
+
+    settings = load_settings()
+    known = _known_services(settings)
+    if service not in known:
+        raise InputValidationError(
+            f"no stack service named {service!r}; services: {', '.join(known) or '(none installed)'}",
+            fix="pass one of those names (`mlops status` lists the running ones)",
+        )
+    path = stack_paths(settings).log(service)
+    if lines:
+        print(tail(path, lines))
+    if follow:
+        try:
+            for line in follow_log(path):
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            return
+
+
+@app.command()
+def down() -> None:
+    """Stop the stack: SIGTERM each service's process group, SIGKILL after stack.stop_timeout, no orphans."""
+    from mlops_core.settings import load_settings
+    from mlops_core.stack import stop_stack
+
+    settings = load_settings()
+    with console.status("stopping the stack ..."):
+        result = stop_stack(settings)
+    if not result.was_running:
+        console.print("stack is not running")
+        return
+    console.print(f"stack stopped in {result.seconds:.1f}s: {', '.join(result.stopped) or 'no service was running'}")
+    if result.ended:
+        console.print(f"[yellow]ended {len(result.ended)} leftover process(es) by pid:[/yellow] "
+                      + " ".join(map(str, result.ended)))
+
+
 def _load_plugin_commands() -> None:
     from mlops_core.plugins import PluginManager
     from mlops_core.settings import load_settings
