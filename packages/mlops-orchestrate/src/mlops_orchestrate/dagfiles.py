@@ -37,7 +37,7 @@ _TEMPLATE = '''{header}
 
 from mlops_orchestrate.dags import build_dag
 
-dag = build_dag({project!r}, workspace_root={root!r})
+dag = build_dag({project!r}, workspace_root={root!r}{extra})
 '''
 
 
@@ -63,10 +63,11 @@ def dag_file_path(settings: Settings, project: str) -> Path:
     return dags_folder(settings) / f"{dag_id_for(project)}.py"
 
 
-def render_dag_file(settings: Settings, project: str) -> str:
-    """The text of a project's DAG file."""
+def render_dag_file(settings: Settings, project: str, *, step_runner: str | None = None) -> str:
+    """The text of a project's DAG file; ``step_runner`` ("module:function") replaces the default."""
+    extra = f", step_runner={step_runner!r}" if step_runner else ""
     return _TEMPLATE.format(header=HEADER, tag=_PROJECT_TAG, project=project, dag_id=dag_id_for(project),
-                            root=str(settings.workspace_root))
+                            root=str(settings.workspace_root), extra=extra)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -82,10 +83,10 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_dag_file(settings: Settings, project: str) -> tuple[Path, bool]:
+def write_dag_file(settings: Settings, project: str, *, step_runner: str | None = None) -> tuple[Path, bool]:
     """Write one project's DAG file if its text changed; returns (path, whether it was written)."""
     path = dag_file_path(settings, project)
-    text = render_dag_file(settings, project)
+    text = render_dag_file(settings, project, step_runner=step_runner)
     if path.is_file() and path.read_text() == text:
         return path, False
     _write_atomic(path, text)
