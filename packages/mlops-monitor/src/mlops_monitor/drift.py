@@ -42,6 +42,7 @@ from mlops_monitor.captures import CaptureStore, feature_matrix
 from mlops_monitor.paths import report_dir
 from mlops_monitor.reference import ReferenceStore
 from mlops_monitor.reports import ReportIndex
+from mlops_monitor.workspace import DriftWorkspace, model_tag, run_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,11 +81,14 @@ def run_check(
     threshold: float | None = None,
     last_n: int | None = None,
     num_method: str | None = NUM_METHOD,
+    workspace: DriftWorkspace | None = None,
 ) -> DriftReport:
     """Compare captured rows of ``project``/``model`` with its reference; write and index the report.
 
     The current window is the last ``last_n`` captured rows, or else every row captured since the
-    reference was set (that is, since the model now served was promoted).
+    reference was set (that is, since the model now served was promoted). With ``workspace`` the
+    check is also added as a run of the project's Evidently project (before anything else is
+    written, so a workspace that cannot be written fails the check whole).
     """
     threshold = settings.monitor.drift_threshold if threshold is None else threshold
     if not 0 < threshold <= 1:
@@ -118,9 +122,20 @@ def run_check(
 
     created = datetime.now(UTC)
     report_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    snapshot = evidently_snapshot(reference_frame, current, threshold=threshold, num_method=num_method)
+    version = rows[-1].version  # the version serving the latest traffic
+    snapshot = evidently_snapshot(
+        reference_frame, current, threshold=threshold, num_method=num_method,
+        # Naive local time, as Evidently stamps its own runs: the UI compares them with each other.
+        timestamp=created.astimezone().replace(tzinfo=None),
+        tags=[model_tag(model), f"version:{version}"],
+        metadata=run_metadata({"project": project, "model": model, "version": version, "report_id": report_id,
+                               "rows_current": len(current), "rows_reference": len(reference_frame)}),
+    )
     snapshot_json = snapshot.json()
     drifted, share = parse_drifted_columns(snapshot_json)
+    run = None
+    if workspace is not None:
+        run = workspace.add_run(project, model, snapshot, name=f"{model} v{version} {report_id}")
 
     folder = report_dir(settings, project)
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +149,7 @@ def run_check(
     report = DriftReport(
         project=project,
         model=model,
-        version=rows[-1].version,  # the version serving the latest traffic
+        version=version,
         report_id=report_id,
         drift_share=share,
         drifted_columns=drifted,
@@ -146,14 +161,25 @@ def run_check(
         rows_current=len(current),
         rows_reference=len(reference_frame),
     )
-    index.add(report, created.isoformat(timespec="microseconds"))
+    index.add(report, created.isoformat(timespec="microseconds"),
+              evidently_project_id=run.project_id if run else "", evidently_run_id=run.run_id if run else "")
     return report
 
 
 def evidently_snapshot(
-    reference: pd.DataFrame, current: pd.DataFrame, *, threshold: float, num_method: str | None = NUM_METHOD
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    threshold: float,
+    num_method: str | None = NUM_METHOD,
+    timestamp: datetime | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Any:
-    """Run Evidently's DataDriftPreset over every column (all numeric); returns the snapshot."""
+    """Run Evidently's DataDriftPreset over every column (all numeric); returns the snapshot.
+
+    ``timestamp``, ``tags`` and ``metadata`` label the run in the Evidently workspace.
+    """
     evidently = import_evidently()
     columns = list(reference.columns)
     definition = evidently.DataDefinition(numerical_columns=columns)
@@ -164,6 +190,7 @@ def evidently_snapshot(
             return evidently.Report([preset]).run(
                 current_data=evidently.Dataset.from_pandas(current, data_definition=definition),
                 reference_data=evidently.Dataset.from_pandas(reference, data_definition=definition),
+                timestamp=timestamp, tags=tags, metadata=metadata,
             )
     except Exception as exc:  # Evidently's own errors are plain ValueErrors and the like
         raise MlopsError(

@@ -11,6 +11,7 @@ from mlops_monitor.drift import NUM_METHOD, run_check
 from mlops_monitor.paths import db_path, reference_dir
 from mlops_monitor.reference import Reference, ReferenceStore
 from mlops_monitor.reports import IndexedReport, ReportIndex
+from mlops_monitor.workspace import DriftWorkspace
 
 if TYPE_CHECKING:
     from mlops_core.records import DriftReport, PredictionBatch
@@ -32,6 +33,8 @@ class Monitor:
         self.captures = CaptureStore(db_path(settings))
         self.references = ReferenceStore(reference_dir(settings))
         self.reports = ReportIndex(db_path(settings))
+        #: the Evidently workspace (``<state_dir>/evidently``) every check adds its run to
+        self.workspace = DriftWorkspace(settings, self.reports)
 
     def capture(self, batch: PredictionBatch) -> None:
         """Store every row of a served batch (all or none)."""
@@ -55,9 +58,10 @@ class Monitor:
     def check(
         self, project: str, model: str, *, threshold: float | None = None, last_n: int | None = None
     ) -> DriftReport:
-        """Compare captured rows with the reference, write the JSON (and HTML) report, return the verdict."""
+        """Compare captured rows with the reference, write the JSON (and HTML) report, add the run to the
+        Evidently workspace, return the verdict."""
         return run_check(self.settings, self.captures, self.references, self.reports, project, model,
-                         threshold=threshold, last_n=last_n, num_method=self.num_method)
+                         threshold=threshold, last_n=last_n, num_method=self.num_method, workspace=self.workspace)
 
     def list_reports(self, project: str, *, model: str | None = None, limit: int = 50) -> list[IndexedReport]:
         """The project's drift reports, newest first."""

@@ -11,7 +11,7 @@ from mlops_core.errors import InputValidationError
 if TYPE_CHECKING:
     from mlops_core.settings import Settings
 
-__all__ = ["db_path", "monitor_dir", "path_component", "reference_dir", "report_dir"]
+__all__ = ["db_path", "evidently_dir", "monitor_dir", "path_component", "reference_dir", "report_dir"]
 
 
 def monitor_dir(settings: Settings) -> Path:
@@ -27,6 +27,11 @@ def db_path(settings: Settings) -> Path:
 def reference_dir(settings: Settings) -> Path:
     """``<state_dir>/monitor/reference``: one Parquet file per project and model."""
     return monitor_dir(settings) / "reference"
+
+
+def evidently_dir(settings: Settings) -> Path:
+    """``<state_dir>/evidently``: the Evidently workspace (one project per mlops project) the UI reads."""
+    return settings.state_dir / "evidently"
 
 
 def report_dir(settings: Settings, project: str) -> Path:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from mlops_core.doctor import Check
     from mlops_core.project import Project
-    from mlops_core.records import ModelVersion, PredictionBatch
+    from mlops_core.records import ModelVersion, PredictionBatch, ServiceSpec
     from mlops_core.settings import Settings
 
     from mlops_monitor.monitor import Monitor
@@ -43,6 +43,15 @@ def mlops_model_promoted(
     if alias != settings.tracking.champion_alias:
         return
     mlops_drift_monitor(settings).set_reference(model.project, model.name, project.schema().feature_names, reference)
+
+
+@hookimpl
+def mlops_services(settings: Settings) -> list[ServiceSpec] | None:
+    """The Evidently UI over the drift workspace, when Evidently is installed."""
+    from mlops_monitor.service import ui_service
+
+    spec = ui_service(settings)
+    return [spec] if spec is not None else None
 
 
 @hookimpl
