@@ -128,8 +128,8 @@ def test_json_has_each_project_its_runs_versions_champion_and_drift(dash: Dashbo
     assert toy["runs"][1]["metrics"] == {"eval_accuracy": 0.95, "accuracy": 0.9, "loss": 0.2}
     assert toy["runs"][0]["status"] == "FINISHED" and toy["runs"][0]["finished_at"]
     assert toy["best"] == {"run_id": "run-second-toy", "metric": "eval_accuracy", "value": 0.975}
-    assert [(v["version"], v["aliases"], v["champion"], v["serving"]) for v in toy["versions"]] == [
-        ("2", [], False, False), ("1", ["champion"], True, True)]
+    assert [(v["version"], v["aliases"], v["champion"], v["serving"], v["value"]) for v in toy["versions"]] == [
+        ("2", [], False, False, None), ("1", ["champion"], True, True, 0.95)]
     assert (toy["champion"], toy["serving"], toy["champion_value"]) == ("1", "1", 0.95)
     drift = toy["drift"]
     assert (drift["verdict"], drift["report_id"], drift["share"], drift["checks"]) == ("DRIFT", "drift-report-1", 0.67, 2)

@@ -255,6 +255,7 @@ def _project(
         section["errors"]["models"] = f"{type(exc).__name__}: {exc}"
         versions = []
     champion = next((v for v in versions if gateway.alias in v.aliases), None)
+    by_run = {r.run_id: r for r in runs}
     section["versions"] = [
         {
             "version": v.version,
@@ -262,14 +263,14 @@ def _project(
             "aliases": list(v.aliases),
             "champion": v is champion,
             "serving": section["serving"] == v.version,
+            # the primary metric of the run that produced it, when that run is among the latest
+            "value": _finite(metric_of(by_run[v.run_id], metric)[1]) if v.run_id in by_run else None,
         }
         for v in sorted(versions, key=_version_key, reverse=True)
     ]
     if champion is not None:
         section["champion"] = champion.version
-        producer = next((r for r in runs if r.run_id == champion.run_id), None)
-        if producer is not None:
-            section["champion_value"] = _finite(metric_of(producer, metric)[1])
+        section["champion_value"] = next(row["value"] for row in section["versions"] if row["champion"])
     return section
 
 

@@ -162,11 +162,13 @@ def _tiles(p: Mapping[str, Any], links: Mapping[str, Any]) -> str:
     if drift:
         share = f"{drift['share']:.0%}" if drift["share"] is not None else "?"
         threshold = f"{drift['threshold']:.0%}" if drift["threshold"] is not None else "?"
+        checks = "first check" if drift["checks"] == 1 else f"{drift['checks']} checks so far"
         reports = " · ".join(x for x in (_link(drift["html_url"], "HTML report"), _link(drift["json_url"], "JSON")) if x)
         body = (f'<div class="big">{_drift_badge(drift)}</div>'
                 f'<p>{share} of columns drifted ({_e(drift["drifted_columns"])}/{_e(drift["total_columns"])}),'
                 f' threshold {threshold}</p>'
-                f'<p class="muted">v{_e(drift["version"])} · {_e(drift["rows_current"])} rows · {_when(drift["checked_at"])}</p>'
+                f'<p class="muted">model v{_e(drift["version"])} · {_e(drift["rows_current"])} rows · {_when(drift["checked_at"])}</p>'
+                f'<p class="muted">report <code>{_e(drift["report_id"])}</code> · {checks}</p>'
                 f'<p>{reports or "<span class=muted>report files not under the reports folder</span>"}</p>')
     else:
         body = f'<div class="big">{_drift_badge(None)}</div><p class="muted">no drift report yet: <code>mlops drift {_e(p["project"])}</code></p>'
@@ -187,7 +189,7 @@ def _runs(p: Mapping[str, Any]) -> str:
             f'<code class="runid">{_e(run["run_id"])}</code>',
             _badge(run["status"], _STATUS_TONES.get(run["status"], "muted")),
             metrics or '<span class="muted">none</span>',
-            _when(run["finished_at"]),
+            f'<span class="when">{_when(run["finished_at"])}</span>',
             _link(run["url"], "MLflow ↗"),
         ))
     return _table(("run", "status", "key metrics", "recorded", ""), rows,
@@ -202,10 +204,11 @@ def _versions(p: Mapping[str, Any]) -> str:
         rows.append((
             f'<span class="version">v{_e(v["version"])}</span>',
             (aliases + " " + serving).strip() or '<span class="muted">–</span>',
-            f'<code class="runid">{_e(v["run_id"])}</code>',
+            f'<span class="num">{_num(v["value"])}</span>',
+            f'<code class="runid" title="{_e(v["run_id"])}">{_e(v["run_id"][:12])}</code>',
         ))
-    return _table(("version", "aliases", "from run"), rows,
-                  empty=p["tracking_note"] or f"no registered versions of {p['model']} yet")
+    return _table(("version", "aliases", p["primary_metric"], "from run"), rows,
+                  empty=p["tracking_note"] or f"no registered versions of {p['model']} yet", cls="versions")
 
 
 def _project(p: Mapping[str, Any], links: Mapping[str, Any]) -> str:
@@ -218,8 +221,8 @@ def _project(p: Mapping[str, Any], links: Mapping[str, Any]) -> str:
         f'<div class="title"><h2>{_e(p["project"])}</h2><span class="muted">model <code>{_e(p["model"])}</code></span>'
         f"{model_link}</div>{description}{errors}"
         f"{_tiles(p, links)}"
-        f'<div class="cols"><div><h3>Latest runs</h3>{_runs(p)}</div>'
-        f'<div><h3>Model versions</h3>{_versions(p)}</div></div>'
+        f'<h3>Latest runs</h3>{_runs(p)}'
+        f'<h3 class="gap">Model versions</h3>{_versions(p)}'
         "</section>"
     )
 
