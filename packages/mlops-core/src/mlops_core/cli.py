@@ -259,7 +259,7 @@ def _status_table(services: list[Any], title: str) -> Table:
     for svc in services:
         if svc.up:
             status = "[green]up[/green]"
-        elif svc.state == "RUNNING":
+        elif svc.running:
             status = "[yellow]down (running, not healthy)[/yellow]"
         else:
             status = f"[red]down ({svc.state.lower()})[/red]"

@@ -6,7 +6,9 @@ XML-RPC, so ``mlops up --only mlflow`` and a later plain ``mlops up`` share one 
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import shlex
 import sys
 from collections.abc import Iterable
@@ -43,17 +45,52 @@ def _value(text: str) -> str:
 
 
 def _env(env: dict[str, str]) -> str:
-    def quote(v: str) -> str:
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # supervisord splits this with a non-POSIX shlex: "..." protects commas and spaces, but there
+    # is no escape for a double quote (values that need one go through the launcher file).
+    return ",".join(f'{k}="{_value(v)}"' for k, v in sorted(env.items()))
 
-    return ",".join(f"{k}={_value(quote(v))}" for k, v in sorted(env.items()))
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: supervisord's parser ends a value at whitespace followed by ';' or '#' (an inline comment)
+_COMMENT = re.compile(r"\s[;#]")
+
+
+def _inline_ok(command: tuple[str, ...], env: dict[str, str]) -> bool:
+    """Whether command and env survive supervisord's config parsing as they are."""
+    line = shlex.join(command)
+    if "\n" in line or "\r" in line or _COMMENT.search(line):
+        return False
+    return all(
+        _KEY.match(k) and not any(c in v for c in '"\n\r') and not _COMMENT.search(v)
+        and not v.startswith("'") and not v.endswith("'")
+        for k, v in env.items()
+    )
+
+
+#: execs the command and environment stored in a JSON file (same pid: exec, not a child)
+_EXEC = "import json,os,sys; c=json.load(open(sys.argv[1])); os.execvpe(c['argv'][0], c['argv'], {**os.environ, **c['env']})"
+
+
+def _command_and_env(spec: ServiceSpec, paths: StackPaths, marker: str) -> tuple[str, dict[str, str]]:
+    env = {**spec.env, MARKER_ENV: marker}
+    if _inline_ok(spec.command, env):
+        return shlex.join(spec.command), env
+    # A config value cannot hold a line break (e.g. a `python -c` script), nor every character in
+    # an environment value: keep such a command and its environment in a file, and let a
+    # one-line launcher exec it.
+    launch = paths.dir / "commands" / f"{spec.name}.json"
+    launch.parent.mkdir(parents=True, exist_ok=True)
+    launch.write_text(json.dumps({"argv": list(spec.command), "env": env}))
+    return shlex.join([sys.executable, "-c", _EXEC, str(launch)]), {MARKER_ENV: marker}
 
 
 def _program(spec: ServiceSpec, paths: StackPaths, cwd: str, stop_timeout: float, marker: str) -> str:
-    env = {**spec.env, MARKER_ENV: marker}
+    command, env = _command_and_env(spec, paths, marker)
     return "\n".join([
         f"[program:{spec.name}]",
-        f"command={_value(shlex.join(spec.command))}",
+        f"command={_value(command)}",
         f"directory={_value(spec.cwd or cwd)}",
         f"environment={_env(env)}",
         "autostart=false",

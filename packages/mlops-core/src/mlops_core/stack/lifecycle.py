@@ -51,8 +51,11 @@ class ServiceStatus:
     concern: str
     #: supervisord's state name: RUNNING, STARTING, BACKOFF, STOPPED, EXITED, FATAL, ...
     state: str
-    #: running and healthy (health URL answers 2xx, or running when it has none)
+    #: running and healthy: what `mlops status` calls "up"
     up: bool
+    #: supervisord has the process alive (STARTING or RUNNING)
+    running: bool
+    #: its health URL answers 2xx; without a URL: supervisord says RUNNING (up for startsecs)
     healthy: bool
     port: int | None
     pid: int | None
@@ -318,24 +321,28 @@ def stack_status(settings: Settings) -> list[ServiceStatus] | None:
 
     def probe(name: str) -> bool:
         url = services[name].get("health_url")
-        running = infos.get(name, {}).get("statename") == "RUNNING"
-        return running and (http_ok(url, 2.0) if url else True)
+        state = infos.get(name, {}).get("statename")
+        # As in `mlops up`: a health answer counts during STARTING; without a URL, RUNNING does.
+        if url:
+            return state in ("STARTING", "RUNNING") and http_ok(url, 2.0)
+        return state == "RUNNING"
 
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         healthy = dict(zip(names, pool.map(probe, names), strict=True))
     out = []
     for name in names:
         svc, info = services[name], infos.get(name, {})
-        running = info.get("statename") == "RUNNING"
+        alive = info.get("statename") in ("STARTING", "RUNNING")
         out.append(ServiceStatus(
             name=name,
             concern=svc.get("concern", ""),
             state=info.get("statename", "UNKNOWN"),
-            up=running and healthy[name],
+            up=alive and healthy[name],
+            running=alive,
             healthy=healthy[name],
             port=svc.get("port"),
             pid=info.get("pid") or None,
-            uptime_seconds=float(info["now"] - info["start"]) if running else None,
+            uptime_seconds=float(info["now"] - info["start"]) if alive else None,
             restarts=restarts.get(name, 0),
             url=svc.get("ui_url") or svc.get("url"),
             log=svc.get("log", str(paths.log(name))),
