@@ -96,10 +96,14 @@ def ui_command(
     """Print the command that starts the MLflow UI on this workspace's store."""
     from mlops_core.settings import load_settings
 
+    from mlops_tracking.endpoint import resolve_endpoint
+
     settings = load_settings()
-    uri = settings.tracking_uri
+    endpoint = resolve_endpoint(settings, notice=False)
+    uri = endpoint.uri
     if urlparse(uri).scheme in ("http", "https"):
-        console.print(f"the tracking server is {uri}: open it in a browser")
+        which = "the stack's tracking server" if endpoint.mode == "stack" else "the tracking server"
+        console.print(f"{which} is {uri}: open it in a browser")
         return
     command = [
         "uv", "run", "mlflow", "ui",

@@ -35,8 +35,26 @@ def checks(settings: Settings) -> list[Check]:
                           "use sqlite:///<path>/mlflow.db or a tracking server; " + _URI_FIX))
     else:
         rows.append(Check(CONCERN, "store", "ok", f"{uri} (database store; not probed)"))
+    if settings.tracking.uri is None:
+        rows.append(_stack_server(settings))
     rows.append(_artifacts(settings.artifact_root))
     return rows
+
+
+def _stack_server(settings: Settings) -> Check:
+    """The stack's MLflow server: clients use it while it is up (and use_when_up is on)."""
+    from mlops_tracking.endpoint import stack_server_url
+
+    url = stack_server_url(settings)
+    if url is None:
+        return Check(CONCERN, "server", "ok",
+                     "stack is down: clients use the embedded sqlite store "
+                     f"(`mlops up` starts the MLflow server on port {settings.tracking.server_port})")
+    row = server_health(url)
+    if row.status == "ok":
+        used = "clients use it" if settings.stack.use_when_up else "clients do not use it (stack.use_when_up = false)"
+        row = Check(CONCERN, "server", "ok", f"stack server {url} healthy, {used}; UI {url}/")
+    return row
 
 
 def _installed() -> Check:

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     import typer
 
     from mlops_core.doctor import Check
+    from mlops_core.records import ServiceSpec
     from mlops_core.settings import Settings
     from mlops_tracking.tracker import MlflowTracker
 
-__all__ = ["mlops_cli", "mlops_doctor_checks", "mlops_tracker"]
+__all__ = ["mlops_cli", "mlops_doctor_checks", "mlops_services", "mlops_tracker"]
 
 
 @hookimpl
@@ -25,6 +26,15 @@ def mlops_tracker(settings: Settings) -> MlflowTracker:
     from mlops_tracking.tracker import MlflowTracker
 
     return MlflowTracker(settings)
+
+
+@hookimpl
+def mlops_services(settings: Settings) -> list[ServiceSpec] | None:
+    """The MLflow tracking server on the embedded store (nothing when MLflow is not installed)."""
+    from mlops_tracking.service import mlflow_server_spec
+
+    spec = mlflow_server_spec(settings)
+    return [spec] if spec is not None else None
 
 
 @hookimpl

@@ -29,6 +29,7 @@ from mlflow.models import Model
 
 from mlops_core.errors import InputValidationError, ProjectError, ReferenceNotFoundError
 from mlops_core.records import ModelVersion, RunRecord
+from mlops_tracking.endpoint import Endpoint, resolve_endpoint
 from mlops_tracking.loaded import MlflowLoadedModel
 from mlops_tracking.pyfunc import ProjectModel, model_requirements
 from mlops_tracking.runs import MlflowRunHandle
@@ -83,7 +84,9 @@ class MlflowTracker:
         metrics are sent; ``writer_delay``: how long a bulk run lasts before it gets a writer process.
         """
         self.settings = settings
-        self.uri = settings.tracking_uri
+        #: the configured URI, else the stack's server while it is up, else the embedded store
+        self.endpoint: Endpoint = resolve_endpoint(settings)
+        self.uri = self.endpoint.uri
         self.flush_interval = flush_interval
         self.writer_delay = writer_delay
         scheme = urlparse(self.uri).scheme.lower()
@@ -118,7 +121,11 @@ class MlflowTracker:
             if not create:
                 return None
             location: str | None = (self.settings.artifact_root / project).resolve().as_uri()
-            if self.remote and self.settings.tracking.artifact_root is None:
+            if self.endpoint.mode == "stack":
+                # Through the server's artifact proxy, whose destination is our artifact root:
+                # the same <artifact_root>/<project> folder as in embedded mode.
+                location = f"mlflow-artifacts:/{project}"
+            elif self.remote and self.settings.tracking.artifact_root is None:
                 # A tracking server keeps the artifacts where it is configured to (possibly on
                 # another machine): a local default folder would be wrong there.
                 location = None
@@ -282,7 +289,13 @@ class MlflowTracker:
                     mlflow_model=Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
                                        run_id=run_id, model_id=logged.model_id),
                 )
-                self.client.log_model_artifacts(logged.model_id, str(local))
+                proxied = self._proxied_path(logged.artifact_location)
+                if proxied is not None:
+                    # An experiment the stack's server created, written while the stack is down:
+                    # straight into the folder the server's proxy maps that location to.
+                    shutil.copytree(local, proxied, dirs_exist_ok=True)
+                else:
+                    self.client.log_model_artifacts(logged.model_id, str(local))
             self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
             self.client.finalize_logged_model(logged.model_id, "READY")
         except BaseException:
@@ -417,6 +430,15 @@ class MlflowTracker:
         """A local folder holding the version's MLmodel (downloaded once for a remote store)."""
         uri = self.client.get_model_version_download_uri(version.name, version.version)
         parsed = urlparse(uri)
+        proxied = self._proxied_path(uri)
+        if proxied is not None:
+            if not (proxied / "MLmodel").is_file():
+                raise ReferenceNotFoundError(
+                    f"model {version.name!r} v{version.version} is stored behind a tracking server "
+                    f"({uri}) and {proxied} does not hold it",
+                    fix="start the stack (`mlops up`) so the server's artifact proxy serves it, "
+                        "or set tracking.artifact_root to the server's --artifacts-destination")
+            return proxied
         if parsed.scheme in ("", "file"):
             return Path(url2pathname(parsed.path)) if parsed.scheme else Path(uri)
         cache = self.settings.state_dir / "model-cache" / (version.model_id or f"{version.name}-{version.version}")
@@ -432,6 +454,18 @@ class MlflowTracker:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return cache
+
+    def _proxied_path(self, uri: str) -> Path | None:
+        """The local folder of a ``mlflow-artifacts:`` location, when no server is in the way.
+
+        Only in embedded mode: the stack's server proxies ``mlflow-artifacts:/<path>`` to
+        ``<artifact_root>/<path>`` on this machine, so with the stack down those experiments'
+        artifacts are still read and written there. With a server, its proxy is used.
+        """
+        parsed = urlparse(uri)
+        if parsed.scheme != "mlflow-artifacts" or self.endpoint.mode != "embedded":
+            return None
+        return self.settings.artifact_root.resolve() / url2pathname(parsed.path).lstrip("/")
 
 
 def _dataset_input(project: str, digest: str) -> DatasetInput:
