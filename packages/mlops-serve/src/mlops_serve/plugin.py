@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from mlops_core.doctor import Check
 from mlops_core.hookspecs import hookimpl
+from mlops_core.records import ServiceSpec
 from mlops_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +34,14 @@ def mlops_start_gateway(settings: Settings, host: str, port: int) -> Any:
     from mlops_serve.server import serve_in_background
 
     return serve_in_background(create_app(settings), host, port)
+
+
+@hookimpl
+def mlops_services(settings: Settings) -> list[ServiceSpec]:
+    """The gateway (``mlops serve``) on ``serve.port``; FastAPI and uvicorn are dependencies."""
+    from mlops_serve.service import gateway_spec
+
+    return [gateway_spec(settings)]
 
 
 @hookimpl
