@@ -302,3 +302,16 @@ def test_page_links_reports_only_when_they_are_under_the_reports_folder(
 
     assert toy["drift"]["report_id"] == "r-out"
     assert toy["drift"]["json_url"] is None and toy["drift"]["html_url"] is None
+
+
+def test_a_running_stack_ui_is_linked_from_the_header_and_each_project(dash: Dashboard) -> None:
+    from mlops_serve.dashboard_page import render
+
+    data = dash.world.client.get("/dashboard.json").json()
+    data["links"]["mlflow"] |= {"url": "http://127.0.0.1:5999", "status": "up"}
+
+    page = parse(render(data))
+
+    assert "http://127.0.0.1:5999" in page.hrefs
+    assert "http://127.0.0.1:5999/#/models/toy" in page.hrefs
+    assert "Airflow: stack down" in " ".join(page.text)
