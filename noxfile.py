@@ -20,7 +20,7 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).parent
 PACKAGES = sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").is_file())
 PROJECTS = sorted(p.name for p in (ROOT / "projects").iterdir() if (p / "pyproject.toml").is_file())
-TEST_DEPS = ("pytest>=8.3", "pytest-timeout>=2.3")
+TEST_DEPS = ("pytest>=8.3", "pytest-timeout>=2.3", "httpx>=0.27")  # httpx: the HTTP test client
 
 
 def _sync(session: nox.Session, *args: str) -> None:
