@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_core.errors import ServiceError
+from mlops_orchestrate.services import MONITOR_PATH
 
 __all__ = ["AirflowClient", "ApiError", "render_log"]
 
@@ -103,7 +104,7 @@ class AirflowClient:
 
     def health(self) -> dict[str, Any]:
         """``/api/v2/monitor/health``: metadata DB, scheduler, dag-processor (no token needed)."""
-        status, raw = self._send("GET", "/api/v2/monitor/health", auth=False)
+        status, raw = self._send("GET", MONITOR_PATH, auth=False)
         if status != 200:
             raise ApiError(f"Airflow health answered HTTP {status}", status=status,
                            fix="see `mlops logs airflow-api-server`")

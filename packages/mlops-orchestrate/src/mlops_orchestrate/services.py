@@ -23,6 +23,7 @@ __all__ = [
     "API_SERVER",
     "DAG_PROCESSOR",
     "HEALTH_PATH",
+    "MONITOR_PATH",
     "SCHEDULER",
     "airflow_command",
     "api_base_url",
@@ -34,8 +35,14 @@ __all__ = [
 API_SERVER = "airflow-api-server"
 SCHEDULER = "airflow-scheduler"
 DAG_PROCESSOR = "airflow-dag-processor"
-#: Airflow 3's public health endpoint: metadata DB, scheduler and dag-processor heartbeats
-HEALTH_PATH = "/api/v2/monitor/health"
+#: Airflow 3's public health endpoint: metadata DB, scheduler and dag-processor heartbeats (it
+#: answers 200 whatever their state; the REST runner reads it before a trigger)
+MONITOR_PATH = "/api/v2/monitor/health"
+#: The api-server's health check for the supervisor: the execution API's (task processes report
+#: to it). Its first request builds the execution app's versioned routes, which blocked the whole
+#: single-worker api-server for 13-16 s here: waiting for it in `mlops up` keeps that stall out
+#: of the first pipeline run (measured: first run 37 s, later runs ~10 s, without it).
+HEALTH_PATH = "/execution/health"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 #: How often the dag-processor looks for new DAG files (Airflow's default, 300 s, would leave a
 #: newly registered project unknown to the scheduler for minutes); listing one folder is cheap.
