@@ -24,6 +24,7 @@ from mlops_core.records import ServiceSpec
 from mlops_core.settings import Settings, load_settings
 from mlops_core.stack import service_url, stack_status, start_stack, stop_stack
 from mlops_core.stack.daemon import daemon_pid
+from mlops_core.stack.health import port_free
 from mlops_core.stack.paths import stack_paths
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -47,8 +48,15 @@ def web_spec(port: int, **kw: object) -> ServiceSpec:
     )
 
 
-def worker_spec(**kw: object) -> ServiceSpec:
+def worker_spec(probe: str = "", **kw: object) -> ServiceSpec:
     code = "import time; print('worker up', flush=True); time.sleep(3600)"
+    if probe:  # report whether `probe` answered when the worker started (a multi-line command)
+        code = (
+            "import time, urllib.request\n"
+            f"try:\n    urllib.request.urlopen({probe!r}, timeout=2); print('probe answered', flush=True)\n"
+            "except Exception as exc:\n    print('probe failed', exc, flush=True)\n"
+            "time.sleep(3600)\n"
+        )
     return ServiceSpec(name="worker", concern="orchestrate", command=(PY, "-c", code), order=20, **kw)  # type: ignore[arg-type]
 
 
@@ -106,10 +114,12 @@ def by_name(settings: Settings) -> dict[str, object]:
 
 def test_up_twice_crash_restart_and_down(stack_settings: Settings) -> None:
     port = free_port()
-    pm = manager(stack_settings, [web_spec(port), worker_spec()])
+    pm = manager(stack_settings, [web_spec(port), worker_spec(probe=f"http://127.0.0.1:{port}/")])
 
     first = start_stack(pm)
-    assert first.daemon_started and sorted(first.started) == ["web", "worker"]
+    assert first.daemon_started and first.started == ["web", "worker"]
+    # order 20 started only once order 10 was healthy
+    assert "probe answered" in stack_paths(stack_settings).log("worker").read_text()
     status = by_name(stack_settings)
     assert status["web"].up and status["worker"].up
     assert status["web"].port == port and status["worker"].port is None
@@ -214,3 +224,33 @@ def test_setup_only_then_the_rest_and_no_orphans(stack_settings: Settings, tmp_p
     result = stop_stack(stack_settings)
     assert stray in result.pids  # found by the stack's environment marker, outside the tree
     assert _alive(result.pids) == [] and not psutil.pid_exists(stray) or psutil.Process(stray).status() == "zombie"
+
+
+def test_crash_loop_backs_off_then_gives_up(stack_settings: Settings) -> None:
+    # Dies at once, every time: each start fails within startsecs, so supervisord waits 1, 2, 3,
+    # 4, 5 s between the 6 attempts and then gives up (FATAL); `mlops up` reports it.
+    dead_port = free_port()
+    crasher = ServiceSpec(name="crasher", concern="serve", command=(PY, "-c", "print('boom: bad config'); raise SystemExit(3)"),
+                          port=dead_port, port_setting="serve.port", health_url=f"http://127.0.0.1:{dead_port}/",
+                          ready_timeout=120)
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as err:
+        start_stack(manager(stack_settings, [crasher]))
+    elapsed = time.monotonic() - started
+    assert "FATAL" in err.value.message and "boom: bad config" in err.value.message
+    assert 1 + 2 + 3 + 4 + 5 <= elapsed < 90
+    status = by_name(stack_settings)["crasher"]
+    assert status.state == "FATAL" and status.restarts == 5 and not status.up
+    assert stack_paths(stack_settings).log("crasher").read_text().count("boom: bad config") == 6
+
+
+def test_failed_setup_starts_nothing_and_shows_its_output(stack_settings: Settings) -> None:
+    port = free_port()
+    failing = ((PY, "-c", "import sys; print('migration failed: table locked'); sys.exit(4)"),)
+    pm = manager(stack_settings, [web_spec(port, setup=failing)])
+    with pytest.raises(ServiceError) as err:
+        start_stack(pm)
+    assert "setup of service 'web' failed (4)" in err.value.message
+    assert "migration failed: table locked" in err.value.message
+    assert by_name(stack_settings)["web"].state == "STOPPED"
+    assert port_free(port)

@@ -230,12 +230,17 @@ def config(
 def demo(
     project: Annotated[str, typer.Option(help="Project to run the loop on.")] = "cpu-compression",
     samples: Annotated[int, typer.Option(min=30, help="Rows sent in each traffic batch.")] = 200,
+    stack: Annotated[bool, typer.Option("--stack", help="Require the running stack (`mlops up`) and use its services.")] = False,
 ) -> None:
-    """Run the whole loop on embedded defaults: version, train, track, register, serve, monitor, retrain."""
+    """Run the whole loop: version, train, track, register, serve, monitor, retrain.
+
+    On embedded defaults with nothing to start; while the stack runs (`mlops up`) every client
+    uses its servers, and --stack insists on it.
+    """
     from mlops_core.demo import run_demo
 
     settings, plugins = _context()
-    run_demo(settings, plugins, project=project, samples=samples, console=console)
+    run_demo(settings, plugins, project=project, samples=samples, console=console, stack=stack)
 
 
 # -- the shared stack (mlops up / status / logs / down) ----------------------------------------
@@ -286,13 +291,16 @@ def up(
             console.print(f"  [yellow]skipped[/yellow] {name}: {escape(detail)}")
         elif event == "setup":
             console.print(f"  setup   {name}: {escape(detail)}")
+            status.update(f"setup of {name} ...")
+        elif event == "setup-done":
+            console.print(f"  setup   done in {detail}")
         elif event == "start":
             console.print(f"  start   {name}" + (f" ({detail})" if detail else ""))
         elif event == "waiting":
             waiting[name] = detail
         elif event == "healthy":
             waiting.pop(name, None)
-            console.print(f"  [green]✓[/green] {name:<20} healthy after {detail}")
+            console.print(f"  [green]✓[/green] {name:<22} healthy {detail} after its start")
         if waiting:
             status.update("waiting for health: " + ", ".join(f"{n} ({d})" for n, d in waiting.items()))
 

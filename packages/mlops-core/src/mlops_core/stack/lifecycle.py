@@ -38,8 +38,8 @@ ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
 SETUP_TIMEOUT = 600.0
 LOG_TAIL_LINES = 20
 
-#: progress callback: (event, service, detail); events "skip", "setup", "start", "running",
-#: "waiting", "healthy"
+#: progress callback: (event, service, detail); events "skip", "setup", "setup-done", "start",
+#: "waiting", "healthy" (detail: seconds since its start)
 Progress = Callable[[str, str, str], None]
 
 
@@ -81,6 +81,8 @@ class UpResult:
     daemon_started: bool = False
     #: seconds from the call to every selected service healthy
     seconds: float = 0.0
+    #: of which the setup commands took
+    setup_seconds: float = 0.0
     services: list[ServiceStatus] = field(default_factory=list)
 
 
@@ -129,7 +131,9 @@ def _check_ports(specs: list[ServiceSpec], skip: set[str]) -> None:
         )
 
 
-def _run_setup(spec: ServiceSpec, paths: StackPaths, cwd: str) -> None:
+def _run_setup(spec: ServiceSpec, paths: StackPaths, cwd: str) -> float:
+    """Run the setup commands of ``spec`` in order, output to its log; their seconds."""
+    t0 = time.monotonic()
     log = paths.log(spec.name)
     env = {**os.environ, **spec.env, MARKER_ENV: str(paths.dir)}
     for command in spec.setup:
@@ -150,6 +154,7 @@ def _run_setup(spec: ServiceSpec, paths: StackPaths, cwd: str) -> None:
                 f"--- last lines of {log} ---\n{tail(log, LOG_TAIL_LINES)}",
                 fix=f"read {log}; run the command by hand to see what it needs",
             )
+    return time.monotonic() - t0
 
 
 def _apply_config(proxy: Any) -> None:
@@ -195,41 +200,105 @@ def _unhealthy_error(spec: ServiceSpec, paths: StackPaths, waited: float, state:
     )
 
 
-def _wait_healthy(proxy: Any, specs: list[ServiceSpec], paths: StackPaths, settings: Settings,
-                  progress: Progress) -> None:
+def _wait_healthy(proxy: Any, specs: list[ServiceSpec], paths: StackPaths, health_timeout: float,
+                  progress: Progress, started_at: dict[str, float]) -> None:
+    """Wait until every one of ``specs`` is healthy, each up to its ready_timeout (at most
+    ``health_timeout``) from its start; one that misses it is stopped and reported with its log."""
+    if not specs:
+        return
     start = time.monotonic()
     pending = {s.name: s for s in specs}
-    deadline = {s.name: start + min(s.ready_timeout, settings.stack.health_timeout) for s in specs}
+    deadline = {s.name: started_at.get(s.name, start) + min(s.ready_timeout, health_timeout) for s in specs}
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
         while pending:
             states = _states(proxy)
             names = list(pending)
-            probes = pool.map(lambda n: http_ok(pending[n].health_url, 1.0) if pending[n].health_url else True, names)
+            probes = pool.map(lambda n: http_ok(pending[n].health_url, 5.0) if pending[n].health_url else True, names)
             for name, probe in zip(names, probes, strict=True):
                 spec = pending[name]
                 state = states.get(name, {}).get("statename", "UNKNOWN")
                 # With a health URL, an answer counts even before startsecs is over (STARTING);
                 # without one, only supervisord's RUNNING (up for startsecs) says it stayed up.
                 if probe and (state == "RUNNING" or (state == "STARTING" and spec.health_url)):
-                    progress("healthy", name, f"{time.monotonic() - start:.1f}s")
+                    since = started_at.get(name, start)
+                    progress("healthy", name, f"{time.monotonic() - since:.1f}s")
                     del pending[name]
                 elif state == "FATAL" or time.monotonic() > deadline[name]:
                     try:
                         proxy.supervisor.stopProcess(name, True)
                     except xmlrpc.client.Fault:
                         pass
-                    raise _unhealthy_error(spec, paths, time.monotonic() - start, state)
+                    raise _unhealthy_error(spec, paths, time.monotonic() - started_at.get(name, start), state)
                 else:
                     progress("waiting", name, f"{state.lower()} {time.monotonic() - start:.0f}s")
             if pending:
                 time.sleep(0.2)
 
 
+def _start_program(proxy: Any, spec: ServiceSpec, paths: StackPaths, progress: Progress) -> None:
+    progress("start", spec.name, f"port {spec.port}" if spec.port else "")
+    try:
+        proxy.supervisor.startProcess(spec.name, False)
+    except xmlrpc.client.Fault as fault:
+        if "ALREADY_STARTED" not in fault.faultString:
+            raise ServiceError(
+                f"supervisord could not start {spec.name!r}: {fault.faultString}\n"
+                f"--- last lines of {paths.log(spec.name)} ---\n{tail(paths.log(spec.name), LOG_TAIL_LINES)}",
+                fix=f"check that {spec.command[0]!r} exists and runs; read {paths.daemon_log}",
+            ) from None
+
+
+def _ensure_daemon(paths: StackPaths, specs: list[ServiceSpec], settings: Settings, cwd: str,
+                   proxy: Any, result: UpResult) -> Any:
+    """Write the config; start supervisord on it, or make the running one apply it. The proxy."""
+    paths.config.write_text(render_config(specs, paths, cwd=cwd, stop_timeout=settings.stack.stop_timeout))
+    if proxy is None:
+        paths.restarts.unlink(missing_ok=True)  # a new supervisord: counts start from zero
+        pid = start_daemon(paths, env={**os.environ, MARKER_ENV: str(paths.dir)})
+        proxy = rpc(paths)
+        result.daemon_started = True
+    else:
+        _apply_config(proxy)
+        pid = daemon_pid(paths) or 0
+    _write_state(paths, pid, specs)
+    discovery.forget_cache()
+    return proxy
+
+
+def _start_waves(proxy: Any, selected: list[ServiceSpec], to_start: list[ServiceSpec], setups: dict[str, Any],
+                 paths: StackPaths, health_timeout: float, result: UpResult, progress: Progress) -> None:
+    """Start in order, one order value at a time, each wave once the health URLs of the one
+    before answer: a client started later (the gateway) then finds its server (MLflow) up and
+    uses it rather than falling back to the embedded default. Services without a health URL
+    (e.g. a scheduler) do not hold the next wave; they are checked at the end."""
+    t0 = time.monotonic()
+    unprobed: list[ServiceSpec] = []
+    started_at: dict[str, float] = {}
+    for order in sorted({s.order for s in selected}):
+        wave = [s for s in selected if s.order == order]
+        for spec in wave:
+            if spec.name in setups:
+                seconds = setups[spec.name].result()  # raises the setup's ServiceError
+                waited = time.monotonic() - t0
+                result.setup_seconds = max(result.setup_seconds, seconds)
+                progress("setup-done", spec.name, f"{seconds:.1f}s" + (f", waited {waited:.1f}s for it" if waited > 0.1 else ""))
+            if spec in to_start:
+                _start_program(proxy, spec, paths, progress)
+                started_at[spec.name] = time.monotonic()
+                result.started.append(spec.name)
+        _wait_healthy(proxy, [s for s in wave if s.health_url], paths, health_timeout, progress, started_at)
+        unprobed += [s for s in wave if not s.health_url]
+    _wait_healthy(proxy, unprobed, paths, health_timeout, progress, started_at)
+
+
 def start_stack(plugins: PluginManager, only: list[str] | None = None, progress: Progress | None = None) -> UpResult:
     """Start the stack (or the services in ``only``) and wait until every one is healthy.
 
-    A running stack is reused: only stopped services are started, a service whose spec changed
-    is restarted, running ones keep their pids.
+    Services start in waves of equal ``order``; a wave starts once the health URLs of the one
+    before answer. Setup commands run in the background; a service starts once its own setup
+    is done. A running stack is reused: only stopped services are started, a service whose spec
+    changed is restarted, running ones keep their pids. Each service gets its ready_timeout
+    (at most ``stack.health_timeout``) from its start to become healthy.
     """
     progress = progress or _noop
     settings = plugins.settings
@@ -261,38 +330,19 @@ def start_stack(plugins: PluginManager, only: list[str] | None = None, progress:
     paths.dir.mkdir(parents=True, exist_ok=True)
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     cwd = str(settings.workspace_root)
+    # Setup commands (migrations) run in the background from here on; a service's wave waits for
+    # its own setup only, so e.g. Airflow's migration overlaps MLflow's start.
     with_setup = [s for s in to_start if s.setup]
     for s in with_setup:
         progress("setup", s.name, " && ".join(" ".join(c) for c in s.setup))
-    if with_setup:
-        with ThreadPoolExecutor(max_workers=len(with_setup)) as pool:
-            for future in [pool.submit(_run_setup, s, paths, cwd) for s in with_setup]:
-                future.result()
-
-    paths.config.write_text(render_config(specs, paths, cwd=cwd, stop_timeout=settings.stack.stop_timeout))
-    if proxy is None:
-        paths.restarts.unlink(missing_ok=True)  # a new supervisord: counts start from zero
-        pid = start_daemon(paths, env={**os.environ, MARKER_ENV: str(paths.dir)})
-        proxy = rpc(paths)
-        result.daemon_started = True
-    else:
-        _apply_config(proxy)
-    _write_state(paths, pid, specs)
-    discovery.forget_cache()
-
-    for spec in to_start:
-        progress("start", spec.name, f"port {spec.port}" if spec.port else "")
+    with ThreadPoolExecutor(max_workers=max(1, len(with_setup))) as setup_pool:
+        setups = {s.name: setup_pool.submit(_run_setup, s, paths, cwd) for s in with_setup}
         try:
-            proxy.supervisor.startProcess(spec.name, False)
-        except xmlrpc.client.Fault as fault:
-            if "ALREADY_STARTED" not in fault.faultString:
-                raise ServiceError(
-                    f"supervisord could not start {spec.name!r}: {fault.faultString}\n"
-                    f"--- last lines of {paths.log(spec.name)} ---\n{tail(paths.log(spec.name), LOG_TAIL_LINES)}",
-                    fix=f"check that {spec.command[0]!r} exists and runs; read {paths.daemon_log}",
-                ) from None
-        result.started.append(spec.name)
-    _wait_healthy(proxy, selected, paths, settings, progress)
+            proxy = _ensure_daemon(paths, specs, settings, cwd, proxy, result)
+            _start_waves(proxy, selected, to_start, setups, paths, settings.stack.health_timeout, result, progress)
+        finally:
+            for future in setups.values():
+                future.cancel()  # those not begun yet; running ones are waited for
     result.seconds = time.monotonic() - t0
     result.services = stack_status(settings) or []
     return result
