@@ -118,3 +118,11 @@ def test_with_the_stack_down_pipelines_use_the_embedded_runner_and_say_so(
     monkeypatch.setattr(discovery, "_noticed", set())
     assert isinstance(plugin.mlops_pipeline_runner(settings=settings), AirflowRunner)
     assert capsys.readouterr().err == ""
+
+
+def test_doctor_says_pipelines_run_embedded_while_the_stack_is_down(settings: Settings) -> None:
+    rows = {c.name: c for c in plugin.mlops_doctor_checks(settings=settings)}
+    assert rows["stack airflow"].status == "ok"
+    assert rows["stack airflow"].detail.startswith("stack not running: pipelines run embedded")
+    settings.orchestrate.runner = "inprocess"
+    assert "stack airflow" not in {c.name for c in plugin.mlops_doctor_checks(settings=settings)}

@@ -191,6 +191,8 @@ def test_with_the_stack_up_the_plugin_runs_pipelines_and_retraining_through_rest
     monkeypatch.setattr(mlops_core.stack, "service_url", lambda s, name: stack.url if name == API_SERVER else None)
     runner = plugin.mlops_pipeline_runner(settings=stack.settings)
     assert isinstance(runner, AirflowRestRunner) and runner.base_url == stack.url
+    doctor = {c.name: c for c in plugin.mlops_doctor_checks(settings=stack.settings)}
+    assert doctor["stack airflow"].status == "ok" and stack.url in doctor["stack airflow"].detail
 
     report = DriftReport(project="drifty", model="drifty-model", version="1", report_id="r-77", drift_share=0.8,
                          drifted_columns=4, total_columns=5, threshold=0.5, drift_detected=True)

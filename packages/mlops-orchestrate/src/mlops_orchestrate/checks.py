@@ -39,7 +39,35 @@ def doctor_checks(settings: Settings) -> list[Check]:
                             f"migrated by another Airflow version than {version}: {db}",
                             "nothing to do: the next pipeline run migrates it first"))
     checks.append(_dag_files_check(settings))
+    if runner == "airflow":
+        checks.append(stack_check(settings))
     return checks
+
+
+def stack_check(settings: Settings) -> Check:
+    """Whether pipelines go to the stack's Airflow, and whether its scheduler and dag-processor run."""
+    from mlops_core.errors import MlopsError
+    from mlops_orchestrate.services import stack_api_url
+
+    url = stack_api_url(settings)
+    if url is None:
+        return Check(CONCERN, "stack airflow", "ok",
+                     "stack not running: pipelines run embedded (dag.test() in a subprocess); `mlops up` starts it")
+    from mlops_orchestrate.client import AirflowClient
+    from mlops_orchestrate.services import DAG_PROCESSOR, SCHEDULER, passwords_file
+
+    try:
+        health = AirflowClient(url, passwords_file(settings), timeout=5).health()
+    except MlopsError as exc:
+        return Check(CONCERN, "stack airflow", "fail", exc.message, exc.fix or "mlops logs airflow-api-server")
+    down = [(key, service) for key, service in (("scheduler", SCHEDULER), ("dag_processor", DAG_PROCESSOR))
+            if (health.get(key) or {}).get("status") != "healthy"]
+    if down:
+        names = ", ".join(k.replace("_", "-") for k, _ in down)
+        return Check(CONCERN, "stack airflow", "fail", f"api-server at {url} answers, but no heartbeat from: {names}",
+                     "; ".join(f"mlops logs {service}" for _, service in down) + "; `mlops down` then `mlops up`")
+    return Check(CONCERN, "stack airflow", "ok",
+                 f"pipelines run on the stack's Airflow at {url} (scheduler and dag-processor heartbeating)")
 
 
 def _dag_files_check(settings: Settings) -> Check:

@@ -29,14 +29,9 @@ def _uses_airflow(settings: Settings) -> bool:
 
 
 def _stack_api(settings: Settings) -> str | None:
-    """The base URL of the stack's api-server when it is up and healthy, else None."""
-    try:
-        from mlops_core.stack import service_url
-    except ImportError:  # a core without the stack: always embedded
-        return None
-    from mlops_orchestrate.services import API_SERVER
+    from mlops_orchestrate.services import stack_api_url
 
-    return service_url(settings, API_SERVER)
+    return stack_api_url(settings)
 
 
 def _stack_notice(settings: Settings) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "api_base_url",
     "passwords_file",
     "services",
+    "stack_api_url",
     "stack_env",
 ]
 
@@ -57,6 +58,15 @@ def airflow_command() -> tuple[str, ...]:
 
 def api_base_url(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.orchestrate.api_port}"
+
+
+def stack_api_url(settings: Settings) -> str | None:
+    """The base URL of the stack's api-server when ``mlops up`` runs it and it is healthy, else None."""
+    try:
+        from mlops_core.stack import service_url
+    except ImportError:  # a core without the stack: always embedded
+        return None
+    return service_url(settings, API_SERVER)
 
 
 def passwords_file(settings: Settings) -> Path:
