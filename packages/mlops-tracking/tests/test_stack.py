@@ -216,3 +216,39 @@ def test_trackers_follow_the_stack_and_share_runs_and_models_with_embedded_mode(
 
 def _doctor_server(settings: Settings) -> Any:
     return next(row for row in checks(settings) if row.name == "server")
+
+
+@pytest.fixture
+def real_stack(settings: Settings) -> Iterator[Settings]:
+    """``mlops up --only mlflow`` for real (supervisord), on free ports; ``mlops down`` after."""
+    from mlops_core.stack import start_stack, stop_stack
+
+    settings = _with(settings, tracking={"server_port": _free_port()}, serve={"port": _free_port()},
+                     orchestrate={"api_port": _free_port()}, monitor={"ui_port": _free_port()})
+    try:
+        start_stack(PluginManager(settings), only=["mlflow"])
+        yield settings
+    finally:
+        stop_stack(settings)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_with_the_real_stack_up_a_tracker_finds_the_server_and_registers_through_it(
+    real_stack: Settings, tiny_project: Any, tmp_path: Path
+) -> None:
+    settings = real_stack
+    url = f"http://127.0.0.1:{settings.tracking.server_port}"
+
+    tracker = MlflowTracker(settings, flush_interval=0.1)
+
+    assert tracker.endpoint.mode == "stack" and tracker.uri == url
+    handle = tracker.start_run(tiny_project.name, params={"threshold": 1.5})
+    handle.log_metrics(0, {"loss": 0.1})
+    run = handle.finish()
+    version = tracker.register_model(tiny_project.name, run.run_id, tiny_project.save_model(
+        tmp_path / "m", [1, 1, 1], 1.5), tiny_project.schema, name=tiny_project.model_name)
+    tracker.set_alias(version, "champion")
+    assert tracker.load_model(tiny_project.name, tiny_project.model_name).predict([[0, 0, 0], [1, 1, 1]]) == [0, 1]
+    assert list((settings.artifact_root / tiny_project.name).rglob("MLmodel"))  # via the proxy
+    assert _doctor_server(settings).detail.startswith(f"stack server {url} healthy")
