@@ -7,6 +7,7 @@ needs it, so ``mlops --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -398,7 +399,12 @@ def _load_plugin_commands() -> None:
     from mlops_core.settings import load_settings
 
     try:
-        plugins = PluginManager(load_settings())
+        settings = load_settings()
+        # Deliberately process-wide, at start: every tool this process runs, and every process
+        # it starts (Airflow, supervisord and its services), inherits the telemetry choice.
+        for key, value in settings.tool_env().items():
+            os.environ.setdefault(key, value)
+        plugins = PluginManager(settings)
         plugins.hook.mlops_cli(app=app)
     except MlopsError:
         # A broken settings file must not hide the core commands; they report it themselves.

@@ -41,22 +41,55 @@ def _post(url: str, rows: Sequence[Sequence[float]]) -> dict[str, Any]:
                            fix="see the gateway error above") from exc
 
 
-def _send_traffic(plugins: PluginManager, project: str, model: str, rows: list[list[float]], batch: int) -> list[Any]:
-    # Graceful stop waits for the background capture of every answered batch, so the drift
-    # check that follows sees all of it.
-    gateway = plugins.start_gateway(port=0)
-    try:
-        out: list[Any] = []
-        for i in range(0, len(rows), batch):
-            out += _post(f"{gateway.url}/predict/{project}/{model}", rows[i:i + batch])["predictions"]
-        return out
-    finally:
-        gateway.stop()
+def _send_traffic(plugins: PluginManager, project: str, model: str, rows: list[list[float]], batch: int) -> str:
+    """Send ``rows`` through the gateway; returns where they went.
+
+    While the stack runs a gateway, traffic goes to it and we wait until the monitor has stored
+    every row (the gateway captures after answering). Otherwise a gateway is started here; its
+    graceful stop waits for the capture of every answered batch.
+    """
+    from mlops_core.stack import service_url
+
+    monitor = plugins.require_drift_monitor()
+    url = service_url(plugins.settings, "gateway") if plugins.settings.stack.use_when_up else None
+    if url is None:
+        gateway = plugins.start_gateway(port=0)
+        try:
+            for i in range(0, len(rows), batch):
+                _post(f"{gateway.url}/predict/{project}/{model}", rows[i:i + batch])
+        finally:
+            gateway.stop()
+        return "a gateway started for the demo"
+    before = monitor.captured(project, model)
+    for i in range(0, len(rows), batch):
+        _post(f"{url}/predict/{project}/{model}", rows[i:i + batch])
+    deadline = time.monotonic() + 60
+    while monitor.captured(project, model) < before + len(rows):
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"the stack's gateway answered {len(rows)} rows but the monitor stored only "
+                f"{monitor.captured(project, model) - before} within 60 s",
+                fix="check `mlops logs gateway` for capture errors",
+            )
+        time.sleep(0.2)
+    return f"the stack's gateway at {url}"
+
+
+def _require_stack(settings: Settings) -> None:
+    from mlops_core.stack import service_url
+
+    missing = [name for name in ("mlflow", "airflow-api-server", "gateway", "evidently-ui")
+               if service_url(settings, name) is None]
+    if missing:
+        raise ServiceError(
+            f"--stack needs the running stack, but these services are down or not healthy: {', '.join(missing)}",
+            fix="start the stack with `mlops up` (see `mlops status`), or run `mlops demo` without --stack",
+        )
 
 
 def run_demo(
     settings: Settings, plugins: PluginManager, *, project: str = "cpu-compression", samples: int = 200,
-    console: Console | None = None,
+    console: Console | None = None, stack: bool = False,
 ) -> dict[str, Any]:
     """Run the loop; returns the summary it prints."""
     from mlops_core.ledger import Ledger
@@ -69,6 +102,8 @@ def run_demo(
     started = time.perf_counter()
     registry = ProjectRegistry(settings, plugins)
     proj = registry.get(project)  # unknown project: fails here, before anything is written
+    if stack:
+        _require_stack(settings)
     for concern, getter in _NEEDED.items():
         if getattr(plugins, getter)() is None:
             from mlops_core.errors import MissingExtraError
@@ -96,16 +131,16 @@ def run_demo(
     held_out = proj.samples(data_dir, "held_out", samples)
     shifted = proj.samples(data_dir, "shifted", samples)
     t0 = time.perf_counter()
-    _send_traffic(plugins, project, model, held_out, batch=20)
-    console.print(f"  sent {len(held_out)} held-out rows in batches of 20 ({time.perf_counter() - t0:.1f}s)")
+    where = _send_traffic(plugins, project, model, held_out, batch=20)
+    console.print(f"  sent {len(held_out)} held-out rows in batches of 20 to {where} ({time.perf_counter() - t0:.1f}s)")
 
     console.print("[bold]3. monitoring[/bold]")
     reports: list[tuple[str, DriftReport, RetrainRequest | None]] = []
     report, request = check_drift(plugins, project, model, last_n=len(held_out))
     reports.append(("held-out", report, request))
     _print_report(console, "held-out traffic", report)
-    _send_traffic(plugins, project, model, shifted, batch=20)
-    console.print(f"  sent {len(shifted)} shifted rows")
+    where = _send_traffic(plugins, project, model, shifted, batch=20)
+    console.print(f"  sent {len(shifted)} shifted rows to {where}")
     report, request = check_drift(plugins, project, model, last_n=len(shifted))
     reports.append(("shifted", report, request))
     _print_report(console, "shifted traffic", report)

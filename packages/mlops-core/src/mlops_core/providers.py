@@ -129,6 +129,9 @@ class DriftMonitor(Protocol):
 
     def capture(self, batch: PredictionBatch) -> None: ...
 
+    def captured(self, project: str, model: str) -> int:
+        """How many served rows are stored for ``project``/``model`` (all time)."""
+
     def set_reference(
         self, project: str, model: str, feature_names: Sequence[str], rows: Sequence[Sequence[float]]
     ) -> None: ...

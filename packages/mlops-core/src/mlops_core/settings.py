@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     workspace_root: Path = Field(
         Path("."), description="The workspace the settings were loaded for (found automatically)."
     )
+    telemetry: bool = Field(
+        False,
+        description="Let the wrapped tools send their own usage telemetry. Off: DO_NOT_TRACK and "
+        "MLFLOW_DISABLE_TELEMETRY are set for every process mlops starts.",
+    )
     disabled_plugins: list[str] = Field(
         default_factory=list, description="Plugins (entry-point names) not to load, e.g. ['monitor']."
     )
@@ -187,6 +192,16 @@ class Settings(BaseSettings):
         object.__setattr__(self, "workspace_root", root)
         object.__setattr__(self, "state_dir", state)
         return self
+
+    def tool_env(self) -> dict[str, str]:
+        """Environment for the tools we run: their telemetry off unless ``telemetry`` is set.
+
+        MLflow's telemetry thread also rewrites os.environ while requests iterate it (a KeyError
+        seen in Airflow tasks); these machines are often offline anyway.
+        """
+        if self.telemetry:
+            return {}
+        return {"DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
     # Derived locations: one place decides where each piece of state lives.
     @property

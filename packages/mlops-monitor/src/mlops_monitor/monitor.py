@@ -40,6 +40,10 @@ class Monitor:
         """Store every row of a served batch (all or none)."""
         self.captures.capture(batch)
 
+    def captured(self, project: str, model: str) -> int:
+        """How many served rows are stored for ``project``/``model`` (all time)."""
+        return self.captures.count(project, model)
+
     def set_reference(
         self, project: str, model: str, feature_names: Sequence[str], rows: Sequence[Sequence[float]]
     ) -> None:
