@@ -90,7 +90,9 @@ def _doctor(plugins: PluginManager) -> dict[str, Check]:
 @pytest.mark.slow  # the evidently row really imports Evidently (3-9 s)
 def test_doctor_hook_rows(plugins: PluginManager) -> None:
     rows = _doctor(plugins)
-    assert sorted(rows) == ["capture store writable", "evidently", "references", "reports dir writable"]
+    assert sorted(rows) == ["capture store writable", "evidently", "evidently ui", "evidently workspace writable",
+                            "references", "reports dir writable"]
+    assert rows["evidently ui"].status == "ok" and "not running" in rows["evidently ui"].detail
     assert rows["evidently"].status == "ok" and "evidently 0.7" in rows["evidently"].detail
 
 
@@ -110,6 +112,7 @@ def test_doctor_flags_an_unwritable_reports_dir(settings: Settings, tmp_path: Pa
     rows = {c.name: c for c in doctor.storage_checks(settings)}
     assert rows["reports dir writable"].status == "fail" and str(blocker / "reports") in rows["reports dir writable"].detail
     assert rows["capture store writable"].status == "ok"
+    assert rows["evidently workspace writable"].status == "ok"
 
 
 def _cli(plugins: PluginManager) -> typer.Typer:

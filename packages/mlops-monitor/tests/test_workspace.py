@@ -59,9 +59,14 @@ def test_ui_service_spec(tmp_path: Path, plugins: PluginManager) -> None:
     assert spec.command == (str(exe), "ui", "--workspace", str(settings.state_dir / "evidently"),
                             "--host", "127.0.0.1", "--port", "8123")
     assert (spec.name, spec.concern, spec.port, spec.port_setting) == (SERVICE_NAME, "monitor", 8123, "monitor.ui_port")
-    assert spec.health_url == "http://127.0.0.1:8123/api/version"
+    assert spec.health_url == "http://127.0.0.1:8123/api/projects"
     assert spec.ui_url == "http://127.0.0.1:8123/"
-    assert spec.env["DO_NOT_TRACK"] == "1" and 30 <= spec.ready_timeout <= 120
+    assert spec.env["DO_NOT_TRACK"] == "1" and spec.ready_timeout == 60
+    # The UI reads every run before it answers: a bigger workspace gets more time.
+    runs = settings.state_dir / "evidently" / "0190a1b2-0000-7000-8000-000000000000" / "snapshots"
+    runs.mkdir(parents=True)
+    (runs / "0190a1b2-0000-7000-8000-000000000001.json").write_bytes(b" " * 10_000_000)
+    assert ui_service(settings).ready_timeout == 65  # type: ignore[union-attr]
     # The plugin contributes it through the hook, for the plugins' own settings.
     specs = [s for found in plugins.hook.mlops_services(settings=plugins.settings) for s in found or ()]
     assert [s.name for s in specs if s.concern == "monitor"] == [SERVICE_NAME]
@@ -238,3 +243,54 @@ def test_the_ui_lists_the_projects_and_runs(ui, monitor: Monitor, make_batch, ta
          "metric_labels": {"value_type": "share"}}]})
     (share,) = series["series"]
     assert share["values"] == [first.drift_share, second.drift_share]
+
+
+# -- through the real stack: the CLI links each run to its page --------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_cli_links_runs_while_the_stack_serves_the_ui(plugins: PluginManager, json_only: Settings, make_batch,
+                                                          tabular, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = pytest.importorskip("mlops_core.stack")
+    import typer
+    from typer.testing import CliRunner
+
+    from mlops_core.stack.discovery import forget_cache
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:  # a group, as the real `mlops` app is
+        """mlops"""
+
+    plugins.hook.mlops_cli(app=app)
+    monkeypatch.chdir(tmp_path)  # the CLI loads the settings of the current workspace: these
+    port = _free_port()
+    monkeypatch.setenv("MLOPS_MONITOR__UI_PORT", str(port))
+    monkeypatch.setenv("MLOPS_MONITOR__HTML_REPORTS", "false")
+    json_only.monitor.ui_port = port
+    monitor = plugins.require_drift_monitor()
+    monitor.set_reference("proj", "clf", NAMES, tabular(400, len(NAMES), seed=1))
+    monitor.capture(make_batch(tabular(100, len(NAMES), seed=2), NAMES))
+    runner = CliRunner()
+    down = runner.invoke(app, ["monitor", "check", "proj", "--model", "clf", "--last", "100"])
+    assert down.exit_code == 0, down.output
+    assert "(`mlops up` shows it in the Evidently UI)" in down.output
+    try:
+        up = stack.start_stack(plugins, only=[SERVICE_NAME])
+        assert up.started == [SERVICE_NAME]
+        forget_cache()
+        base = f"http://127.0.0.1:{port}"
+        assert stack.service_url(json_only, SERVICE_NAME) == base
+        listed = runner.invoke(app, ["monitor", "reports", "proj", "--json"])
+        assert listed.exit_code == 0, listed.output
+        (entry,) = json.loads(listed.output)
+        assert entry["evidently"]["url"] == run_url(base, entry["evidently"]["project_id"], entry["evidently"]["run_id"])
+        assert b"<html" in _get(entry["evidently"]["url"]).lower()
+        checked = runner.invoke(app, ["monitor", "check", "proj", "--model", "clf", "--last", "100"])
+        assert checked.exit_code == 0, checked.output
+        assert f"{base}/projects/{entry['evidently']['project_id']}/reports/" in checked.output
+    finally:
+        stack.stop_stack(json_only)

@@ -1,4 +1,5 @@
-"""``mlops doctor`` rows for monitoring: Evidently importable, storage writable, references present."""
+"""``mlops doctor`` rows for monitoring: Evidently importable, storage writable, references present,
+whether the stack serves the Evidently UI."""
 
 from __future__ import annotations
 
@@ -9,25 +10,38 @@ from typing import TYPE_CHECKING
 
 from mlops_core.doctor import Check
 
-from mlops_monitor.paths import db_path, monitor_dir, reference_dir
+from mlops_monitor.paths import db_path, evidently_dir, monitor_dir, reference_dir
 
 if TYPE_CHECKING:
     from mlops_core.settings import Settings
 
-__all__ = ["checks", "evidently_check", "reference_check", "storage_checks"]
+__all__ = ["checks", "evidently_check", "reference_check", "storage_checks", "ui_check"]
 
 CONCERN = "monitor"
 
 
 def checks(settings: Settings) -> list[Check]:
     """Every monitoring check, in the order a user would fix them."""
-    return [evidently_check(), *storage_checks(settings), reference_check(settings)]
+    return [evidently_check(), *storage_checks(settings), reference_check(settings), ui_check(settings)]
 
 
 def storage_checks(settings: Settings) -> list[Check]:
-    """The reports folder and the monitor's state folder can be written."""
+    """The reports folder, the monitor's state folder and the Evidently workspace can be written."""
     return [_writable("reports dir writable", settings.reports_dir),
-            _writable("capture store writable", monitor_dir(settings))]
+            _writable("capture store writable", monitor_dir(settings)),
+            _writable("evidently workspace writable", evidently_dir(settings))]
+
+
+def ui_check(settings: Settings) -> Check:
+    """Whether the stack serves the Evidently UI; not running is fine (checks write the workspace anyway)."""
+    from mlops_monitor.service import ui_base_url
+
+    url = ui_base_url(settings)
+    if url:
+        return Check(CONCERN, "evidently ui", "ok", f"{url}/ shows the workspace {evidently_dir(settings)}")
+    return Check(CONCERN, "evidently ui", "ok",
+                 f"not running; drift runs still go to {evidently_dir(settings)}; "
+                 f"`mlops up` serves them on port {settings.monitor.ui_port} (monitor.ui_port)")
 
 
 def evidently_check() -> Check:

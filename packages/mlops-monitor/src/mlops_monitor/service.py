@@ -18,12 +18,15 @@ from mlops_monitor.paths import evidently_dir
 if TYPE_CHECKING:
     from mlops_core.settings import Settings
 
-__all__ = ["SERVICE_NAME", "evidently_executable", "ui_base_url", "ui_service"]
+__all__ = ["SERVICE_NAME", "evidently_executable", "ui_base_url", "ui_service", "workspace_megabytes"]
 
 #: the stack's name for the Evidently UI
 SERVICE_NAME = "evidently-ui"
-#: seconds to wait for it: it answers in ~8-10 s here (it imports all of Evidently first)
+#: seconds to wait for an empty workspace: the UI answers in ~8-16 s here (it imports all of Evidently)
 READY_TIMEOUT = 60.0
+#: and per MB of runs in the workspace: it parses every run into memory before it lists projects
+#: (72 MB of runs took 15 s on this 2-core machine under load; 2.5x margin)
+READY_SECONDS_PER_MB = 0.5
 
 
 def evidently_executable() -> Path | None:
@@ -54,13 +57,29 @@ def ui_service(settings: Settings) -> ServiceSpec | None:
         cwd=str(settings.state_dir),
         port=port,
         port_setting="monitor.ui_port",
-        # Cheap and answers only once the app (and its workspace) is loaded.
-        health_url=f"{base}/api/version",
+        # Not /api/version: that answers before the workspace is read, which happens on the first
+        # project request and takes seconds per run; healthy must mean the pages can be served.
+        # Once loaded, this is an in-memory listing (~40 ms).
+        health_url=f"{base}/api/projects",
         ui_url=f"{base}/",
-        ready_timeout=READY_TIMEOUT,
+        ready_timeout=READY_TIMEOUT + READY_SECONDS_PER_MB * workspace_megabytes(settings),
         # Independent of the other services; after them so the heavier ones get the CPU first.
         order=80,
     )
+
+
+def workspace_megabytes(settings: Settings) -> float:
+    """Size of the runs in the Evidently workspace, in MB (0 if it does not exist yet)."""
+    root = evidently_dir(settings)
+    if not root.is_dir():
+        return 0.0
+    total = 0
+    for path in root.glob("*/snapshots/*.json"):
+        try:
+            total += path.stat().st_size
+        except OSError:  # removed while we looked
+            pass
+    return total / 1e6
 
 
 def ui_base_url(settings: Settings) -> str | None:
