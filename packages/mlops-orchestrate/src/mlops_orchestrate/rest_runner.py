@@ -51,6 +51,8 @@ TAIL_LINES = 20
 DEFAULT_TIMEOUT_S = 6 * 3600.0
 #: the dag-processor looks for new files every 10 s (services.DAG_FOLDER_REFRESH_S), then parses
 PARSE_TIMEOUT_S = 120.0
+#: how long a missing scheduler heartbeat is waited for (the scheduler is starting) before an error
+HEARTBEAT_GRACE_S = 60.0
 #: how long polls may keep failing (api-server busy or restarting) before the run is given up
 UNREACHABLE_GRACE_S = 90.0
 _FINISHED = frozenset({"success", "failed"})
@@ -162,17 +164,30 @@ class AirflowRestRunner:
 
     # -- before the trigger -----------------------------------------------------------------
 
-    def _check_health(self, *, need_parser: bool = False) -> None:
-        health = self.client.health()
-        parts = [("scheduler", SCHEDULER)] + ([("dag_processor", DAG_PROCESSOR)] if need_parser else [])
-        for key, service in parts:
-            status = (health.get(key) or {}).get("status")
-            if status != "healthy":
-                raise ServiceError(
-                    f"the stack's Airflow {key.replace('_', '-')} is not running ({status or 'no heartbeat'}); "
-                    f"a run triggered now would never start",
-                    fix=f"see `mlops status` and `mlops logs {service}`; `mlops down` then `mlops up` restarts it",
-                )
+    def _check_health(self, *, need_parser: bool = False, wait: float = HEARTBEAT_GRACE_S) -> None:
+        """Wait up to ``wait`` s for the scheduler's (and dag-processor's) heartbeat.
+
+        Right after ``mlops up`` the scheduler runs but has not beaten yet (~10 s here), so a
+        missing heartbeat is an error only once the grace has passed.
+        """
+        keys = ("scheduler", "dag_processor") if need_parser else ("scheduler",)
+        deadline = time.monotonic() + wait
+        while True:
+            health = self.client.health()
+            down = [k for k in keys if (health.get(k) or {}).get("status") != "healthy"]
+            if not down:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1.0)
+        key = down[0]
+        service = SCHEDULER if key == "scheduler" else DAG_PROCESSOR
+        status = (health.get(key) or {}).get("status")
+        raise ServiceError(
+            f"the stack's Airflow {key.replace('_', '-')} has no recent heartbeat ({status or 'none'}) "
+            f"after {wait:g} s; a run triggered now would never start",
+            fix=f"see `mlops status` and `mlops logs {service}`; `mlops down` then `mlops up` restarts it",
+        )
 
     def _ensure_pool(self, project: str) -> None:
         spec = pool_spec(project)
@@ -206,7 +221,7 @@ class AirflowRestRunner:
                     fix=f"fix the error above (`mlops dags write` rewrites generated files), then run {project} again",
                 )
             if time.monotonic() > deadline:
-                self._check_health(need_parser=True)
+                self._check_health(need_parser=True, wait=0)
                 raise ServiceError(
                     f"the stack's dag-processor did not parse {path} within {self.parse_timeout:g} s",
                     fix=f"see `mlops logs {DAG_PROCESSOR}`; is the file in the DAGs folder the stack was started with?",
