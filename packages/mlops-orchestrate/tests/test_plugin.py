@@ -31,7 +31,9 @@ def _register(settings: Settings, *names: str, inactive: tuple[str, ...] = ()) -
 
 
 def test_plugin_module_imports_no_airflow() -> None:
-    code = "import sys, mlops_orchestrate.plugin, mlops_orchestrate.runner, mlops_orchestrate.commands; print('airflow' in sys.modules)"
+    code = ("import sys, mlops_orchestrate.plugin, mlops_orchestrate.runner, mlops_orchestrate.commands, "
+            "mlops_orchestrate.services, mlops_orchestrate.rest_runner, mlops_orchestrate.client, "
+            "mlops_orchestrate.standalone, mlops_orchestrate.prepare; print('airflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
