@@ -73,3 +73,24 @@ def test_broken_project_does_not_hide_the_others_and_doctor_names_it(tmp_path: P
     doctor = mlops("doctor", state=tmp_path / "state", env=env)
     assert doctor.returncode == 1
     assert "broken-project" in doctor.stdout and "kaput" in doctor.stdout
+
+
+@pytest.mark.parametrize("param", ["hidden_size=1e9", "epochs=1.5", "epochs=true", "notaparam=1", "learning_rate=nan"])
+def test_bad_training_parameters_fail_before_anything_is_stored(tmp_path: Path, param: str) -> None:
+    state = tmp_path / "state"
+    done = mlops("run", "cpu-compression", "-p", param, state=state, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "fix:" in done.stderr
+    assert not state.exists() or not any(p.is_file() for p in state.rglob("*"))
+
+
+def test_damaged_registry_and_ledger_are_named_with_the_fix(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "projects.json").write_text("{broken")
+    done = mlops("projects", state=state)
+    assert done.returncode == 2 and "projects.json is damaged" in done.stderr and "fix:" in done.stderr
+    (state / "projects.json").unlink()
+    (state / "lineage.db").write_text("not a database")
+    done = mlops("lineage", "abcdef", state=state)
+    assert done.returncode == 1 and "lineage ledger" in done.stderr and "fix:" in done.stderr

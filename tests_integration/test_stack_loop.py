@@ -59,7 +59,7 @@ def _mlops(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.Co
 def _status(env: dict[str, str]) -> dict[str, dict]:
     done = _mlops("status", "--json", env=env, timeout=60)
     assert done.returncode == 0, done.stderr
-    return {s["name"]: s for s in json.loads(done.stdout)}
+    return {s["name"]: s for s in json.loads(done.stdout)["services"]}
 
 
 def _demo(env: dict[str, str]) -> str:
@@ -116,8 +116,8 @@ def test_stack_serves_the_demo_survives_kill_9_and_stops_clean(stack_env: dict[s
     time.sleep(1)
     left = [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes left after mlops down: {left}"
-    assert "not running" in _mlops("status", env=stack_env, timeout=60).stdout.lower() + _mlops(
-        "status", env=stack_env, timeout=60).stderr.lower()
+    after = _mlops("status", "--json", env=stack_env, timeout=60)
+    assert json.loads(after.stdout)["running"] is False
 
 
 def _in_stack(process: psutil.Process, state: str) -> bool:

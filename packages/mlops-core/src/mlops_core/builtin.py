@@ -61,7 +61,9 @@ def mlops_model_registered(settings: Settings, model: ModelVersion) -> None:
     node = f"model:{model.ref}"
     ledger.add_node(node, project=model.project, label=f"model {model.ref}", data=as_dict(model))
     if model.run_id and ledger.node(f"run:{model.run_id}") is not None:
-        ledger.link(f"run:{model.run_id}", node, "produced")
+        # exclusive: if the registry was reset, version numbers repeat; the newest run wins and
+        # the older edge stays as inactive history.
+        ledger.link(f"run:{model.run_id}", node, "produced", exclusive_dst=True)
 
 
 @hookimpl

@@ -98,7 +98,7 @@ def run(
     settings, plugins = _context()
     params = _parse_params(param)
     registry = ProjectRegistry(settings, plugins)
-    registry.get(project)
+    registry.get(project).validate_params(params)  # bad input fails before anything is written
     registry.sync()
     with StepProgress(console) as progress:
         progress.starting(f"starting the {runner or settings.orchestrate.runner} runner ...")
@@ -113,7 +113,7 @@ def run(
 
 @app.command()
 def lineage(
-    ref: Annotated[str | None, typer.Argument(help="Dataset hash, run id, NAME/VERSION, NAME@ALIAS, drift or retrain id (prefix ok).")] = None,
+    ref: Annotated[str | None, typer.Argument(help="Dataset hash, run id, NAME/VERSION, NAME@ALIAS, drift or retrain id (or a unique prefix of 6+ characters).")] = None,
     list_all: Annotated[bool, typer.Option("--list", help="List every recorded node.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -421,9 +421,10 @@ def main(argv: list[str] | None = None) -> None:
     except MlopsError as exc:
         from rich.markup import escape
 
-        err_console.print(f"[red]error:[/red] {escape(exc.message)}")
+        # soft_wrap: paths and commands in messages stay whole, so they can be copied
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
         if exc.fix:
-            err_console.print(f"[yellow]fix:[/yellow] {escape(exc.fix)}")
+            err_console.print(f"[yellow]fix:[/yellow] {escape(exc.fix)}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -21,9 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_core.errors import ReferenceNotFoundError
+from mlops_core.errors import MlopsError, ReferenceNotFoundError
 
-__all__ = ["Edge", "Ledger", "Node", "now_iso"]
+__all__ = ["Edge", "Ledger", "LedgerError", "Node", "now_iso"]
+
+
+class LedgerError(MlopsError):
+    """The ledger file cannot be read or written."""
 
 KINDS = ("dataset", "run", "model", "alias", "drift", "retrain")
 
@@ -80,11 +84,19 @@ class Ledger:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            with db:  # one transaction: all or nothing
-                yield db
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                with db:  # one transaction: all or nothing
+                    yield db
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise LedgerError(
+                f"the lineage ledger {self.path} cannot be used: {exc}",
+                fix=f"if the file is damaged, move it aside (mv {self.path} {self.path}.bad); a new ledger starts empty",
+            ) from None
 
     # -- writing ----------------------------------------------------------------------------
 

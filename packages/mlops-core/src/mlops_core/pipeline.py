@@ -118,7 +118,7 @@ def _prepare(ctx: _Ctx) -> dict[str, Any]:
 def _train(ctx: _Ctx) -> dict[str, Any]:
     prepared = ctx.need("prepare")
     tracker = ctx.plugins.require_tracker()
-    params = {**ctx.project.default_params, **ctx.params}
+    params = ctx.project.validate_params(ctx.params)
     hardware = ctx.plugins.hardware()
     tags = hardware.tags() if hardware else {"hw.profile": "unavailable: uv add \"mlops-core[hw]\""}
     hashes = [d["hash"] for d in prepared["datasets"]]
@@ -186,7 +186,7 @@ def _deploy(ctx: _Ctx) -> dict[str, Any]:
         or (new_score >= old_score if ctx.project.higher_is_better else new_score <= old_score)
     )
     if not better:
-        reason = f"{metric} {new_score:.4f} does not beat champion v{champion.version} ({old_score:.4f})"  # type: ignore[union-attr]
+        reason = f"{metric} {new_score:.4f} is worse than champion v{champion.version} ({old_score:.4f})"  # type: ignore[union-attr]
         return {"promoted": False, "alias": alias, "version": model.version, "reason": reason}
     promoted = tracker.set_alias(model, alias)
     reference = ctx.project.reference(Path(prepared["data_dir"]))
@@ -259,6 +259,10 @@ def run_pipeline(
     *, on_event: StepEvent | None = None, runner: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Run the whole pipeline with the configured runner; returns (runner name, final state)."""
+    from mlops_core.registry import ProjectRegistry
+
+    # Bad parameters fail here, before any step has stored anything.
+    params = ProjectRegistry(plugins.settings, plugins).get(project).validate_params(dict(params or {}))
     choice = runner or plugins.settings.orchestrate.runner
     chosen = None if choice == "inprocess" else plugins.pipeline_runner()
     if chosen is None:

@@ -72,6 +72,23 @@ class Project(abc.ABC):
     def registered_model(self) -> str:
         return self.model_name or self.name
 
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The training parameters to use: defaults overridden by ``params``, checked.
+
+        Called before any step runs, so bad parameters fail before anything is stored. Raise an
+        :class:`~mlops_core.errors.InputValidationError` naming the fix. The default accepts
+        only keys of ``default_params``.
+        """
+        from mlops_core.errors import InputValidationError
+
+        unknown = sorted(set(params) - set(self.default_params))
+        if unknown and self.default_params:
+            raise InputValidationError(
+                f"unknown training parameter(s) for {self.name}: {', '.join(unknown)}",
+                fix=f"use only: {', '.join(self.default_params)}",
+            )
+        return {**self.default_params, **params}
+
     @abc.abstractmethod
     def schema(self) -> Schema:
         """The model's input columns."""

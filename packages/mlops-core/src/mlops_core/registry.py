@@ -18,7 +18,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_core.errors import PluginError, ProjectNotFoundError
+from mlops_core.errors import ConfigError, PluginError, ProjectNotFoundError
 from mlops_core.ledger import now_iso
 from mlops_core.project import Project
 from mlops_core.records import ProjectInfo
@@ -62,8 +62,14 @@ class ProjectRegistry:
     def stored(self) -> dict[str, ProjectInfo]:
         if not self.path.is_file():
             return {}
-        raw = json.loads(self.path.read_text())
-        return {name: ProjectInfo(**{**info, "extras": tuple(info.get("extras", ()))}) for name, info in raw.items()}
+        try:
+            raw = json.loads(self.path.read_text())
+            return {name: ProjectInfo(**{**info, "extras": tuple(info.get("extras", ()))}) for name, info in raw.items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConfigError(
+                f"the project registry {self.path} is damaged: {exc}",
+                fix=f"delete {self.path}; `mlops projects` registers the installed projects again",
+            ) from None
 
     def _store(self, infos: dict[str, ProjectInfo]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mlops_core.errors import ConfigError
@@ -116,6 +116,9 @@ class ServeSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
     port: int = Field(8765, ge=0, le=65535, description="Port of the gateway (0: any free port).")
     max_batch_rows: int = Field(10_000, ge=1, description="Most rows accepted in one request.")
+    max_body_bytes: int = Field(
+        32 * 2**20, ge=1024, description="Largest request body accepted, checked before it is read (413 above)."
+    )
     alias_ttl_seconds: float = Field(
         2.0, ge=0, description="How long the gateway trusts a resolved champion alias before asking the tracker again."
     )
@@ -176,6 +179,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Plugins (entry-point names) not to load, e.g. ['monitor']."
     )
     hw: HwSettings = Field(default_factory=HwSettings, description=HwSettings.__doc__)
+
+    @field_validator("disabled_plugins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # MLOPS_DISABLED_PLUGINS=monitor,serve as well as the JSON list form.
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     data: DataSettings = Field(default_factory=DataSettings, description=DataSettings.__doc__)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description=TrackingSettings.__doc__)
     orchestrate: OrchestrateSettings = Field(
@@ -254,8 +263,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Used only when Settings() is built directly; load_settings() merges every layer itself.
-        return (init_settings, env_settings)
+        # load_settings() merges every layer (files, then env key by key) itself; reading the env
+        # here again would parse it a second, different way. Build settings with load_settings().
+        return (init_settings,)
 
 
 _MARKERS = ("mlops.toml",)
@@ -318,8 +328,8 @@ def _env_values() -> dict[str, Any]:
     """MLOPS_* variables as nested values, so that env beats files key by key."""
     out: dict[str, Any] = {}
     for name, value in os.environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "MLOPS_CONFIG":
-            continue
+        if not name.startswith(ENV_PREFIX) or name.startswith("_") or not value.strip():
+            continue  # an empty variable means unset (MLOPS_STATE_DIR= must not mean the cwd)
         parts = name[len(ENV_PREFIX):].lower().split("__")
         node = out
         for part in parts[:-1]:

@@ -267,6 +267,19 @@ def create_app(
     )
     app.state.gateway = gateway
     install_error_handlers(app)
+    max_body = settings.serve.max_body_bytes
+
+    @app.middleware("http")
+    async def limit_body(request: Any, call_next: Any) -> Any:
+        # Refuse before reading: a huge body would be parsed whole and stall every other request.
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            from mlops_serve.problems import problem
+
+            return problem(413, f"request body of {int(length)} bytes is larger than {max_body} bytes",
+                           "send fewer rows per request, or raise serve.max_body_bytes (MLOPS_SERVE__MAX_BODY_BYTES)")
+        return await call_next(request)
+
     app.include_router(dashboard_router(gateway))  # GET /dashboard, /dashboard.json, report files
     errors = {code: {"description": text, **_ERROR_SCHEMA} for code, text in (
         (404, "unknown project or model, or no champion yet"),
@@ -284,6 +297,7 @@ def create_app(
                 "GET /models": "registered projects, their model and champion version",
                 "GET /models/{project}/{model}": "the served model's features, in order",
                 "POST /predict/{project}/{model}": 'predict: {"inputs": [[...]]} or {"records": [{...}]}',
+                "GET /dashboard": "every project's runs, models, deployment and drift (HTML; .json for data)",
                 "GET /docs": "OpenAPI documentation",
             },
         }

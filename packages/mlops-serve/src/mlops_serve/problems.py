@@ -63,7 +63,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         allowed = (exc.headers or {}).get("Allow", "")
         return problem(405, f"{request.method} is not allowed on {request.url.path}",
                        f"use {allowed}" if allowed else "see /docs", )
-    return problem(exc.status_code, str(exc.detail), "")
+    fix = "send a JSON object as described at /docs" if exc.status_code == 400 else "see /docs"
+    return problem(exc.status_code, str(exc.detail), fix)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,26 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+#: upper bounds: beyond them MLX would try to allocate more than this machine class has
+#: (hidden_size=1e9 crashed MLX with SIGSEGV instead of an error)
+LIMITS = {"epochs": 10_000, "batch_size": 100_000, "hidden_size": 8192}
+
+
+def _as_int(value: Any) -> int:
+    # Strict: 1.5 or true must not silently become 1 (the CLI parses values as JSON).
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"not an integer: {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    if isinstance(value, int):
+        return value
+    raise ValueError(f"not an integer: {value!r}")
+
+
 def _as_bool(value: Any) -> bool:
     # Params may arrive as strings from the CLI (`--param serve_quantized=false`).
     if isinstance(value, str):
@@ -66,33 +86,34 @@ class TrainParams:
         merged = {**DEFAULT_PARAMS, **given}
         try:
             parsed = cls(
-                epochs=int(merged["epochs"]),
-                batch_size=int(merged["batch_size"]),
+                epochs=_as_int(merged["epochs"]),
+                batch_size=_as_int(merged["batch_size"]),
                 learning_rate=float(merged["learning_rate"]),
-                hidden_size=int(merged["hidden_size"]),
-                seed=int(merged["seed"]),
-                quantize_bits=int(merged["quantize_bits"]),
-                quantize_group_size=int(merged["quantize_group_size"]),
+                hidden_size=_as_int(merged["hidden_size"]),
+                seed=_as_int(merged["seed"]),
+                quantize_bits=_as_int(merged["quantize_bits"]),
+                quantize_group_size=_as_int(merged["quantize_group_size"]),
                 serve_quantized=_as_bool(merged["serve_quantized"]),
             )
         except (TypeError, ValueError) as exc:
             raise DigitsInputError(
                 f"invalid training parameter: {exc}",
-                fix=f"pass numbers for the numeric parameters (defaults: {DEFAULT_PARAMS})",
+                fix=f"pass whole numbers for epochs, batch_size, hidden_size, seed and the quantize_* "
+                f"parameters, a number for learning_rate (defaults: {DEFAULT_PARAMS})",
             ) from exc
         parsed._check()
         return parsed
 
     def _check(self) -> None:
+        import math
+
         problems: list[str] = []
-        if self.epochs < 1:
-            problems.append("epochs must be >= 1")
-        if self.batch_size < 1:
-            problems.append("batch_size must be >= 1")
-        if not self.learning_rate > 0:
-            problems.append("learning_rate must be > 0")
-        if self.hidden_size < 1:
-            problems.append("hidden_size must be >= 1")
+        for name, top in LIMITS.items():
+            value = getattr(self, name)
+            if not 1 <= value <= top:
+                problems.append(f"{name} must be between 1 and {top} (got {value})")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            problems.append(f"learning_rate must be a finite number > 0 (got {self.learning_rate})")
         if self.quantize_bits not in SUPPORTED_BITS:
             problems.append(f"quantize_bits must be one of {SUPPORTED_BITS}")
         gs = self.quantize_group_size
@@ -105,10 +126,15 @@ class TrainParams:
                 if width % gs:
                     problems.append(f"quantize_group_size {gs} does not divide {label} ({width})")
         if problems:
+            quantization = any("quantize" in p for p in problems)
             raise DigitsInputError(
                 "invalid training parameters: " + "; ".join(problems),
-                fix="quantize_group_size 32 or 64 with hidden_size a multiple of it (e.g. 64, 128, 256); "
-                f"quantize_bits one of {SUPPORTED_BITS}",
+                fix=(
+                    "quantize_group_size 32 or 64 with hidden_size a multiple of it (e.g. 64, 128, 256); "
+                    f"quantize_bits one of {SUPPORTED_BITS}"
+                    if quantization
+                    else f"use values in range (defaults: {DEFAULT_PARAMS})"
+                ),
             )
 
     def as_dict(self) -> dict[str, Any]:

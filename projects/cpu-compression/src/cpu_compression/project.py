@@ -42,6 +42,11 @@ class DigitsProject(Project):
 
         return [write_dataset(Path(data_dir))]
 
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from cpu_compression.params import TrainParams
+
+        return TrainParams.from_mapping(params).as_dict()
+
     def train(
         self, data_dir: Path, model_dir: Path, params: Mapping[str, Any], log: MetricLogger
     ) -> Mapping[str, float]:
