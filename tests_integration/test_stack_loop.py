@@ -76,8 +76,31 @@ def _runs(state: Path) -> int:
         return db.execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
+TOOLS = ("airflow", "mlflow", "evidently", "supervisord", "mlops serve", "uvicorn", "gunicorn")
+
+
+def _orphans(since: float) -> list[str]:
+    """Processes of our tools started since ``since`` from this checkout (the stack's cwd).
+
+    Independent of what `mlops down` records: Airflow workers overwrite their environment
+    (setproctitle), so this looks at start time, cwd and command line instead.
+    """
+    root = str(Path.cwd())
+    found = []
+    for proc in psutil.process_iter(["pid", "create_time", "cmdline", "status"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if (proc.info["create_time"] >= since and proc.info["status"] != psutil.STATUS_ZOMBIE
+                    and any(t in cmd for t in TOOLS) and proc.cwd() == root and proc.pid != os.getpid()):
+                found.append(f"{proc.pid} {cmd[:80]}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
 def test_stack_serves_the_demo_survives_kill_9_and_stops_clean(stack_env: dict[str, str]) -> None:
     state = Path(stack_env["MLOPS_STATE_DIR"])
+    since = time.time() - 900  # the stack was started by the fixture, shortly before
     status = _status(stack_env)
     assert set(SERVICES) <= set(status), status.keys()
     assert all(status[name]["up"] for name in SERVICES), status
@@ -116,6 +139,7 @@ def test_stack_serves_the_demo_survives_kill_9_and_stops_clean(stack_env: dict[s
     time.sleep(1)
     left = [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes left after mlops down: {left}"
+    assert _orphans(since) == []  # incl. children of killed services (e.g. Airflow workers)
     after = _mlops("status", "--json", env=stack_env, timeout=60)
     assert json.loads(after.stdout)["running"] is False
 

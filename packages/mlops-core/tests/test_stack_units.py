@@ -270,3 +270,43 @@ def test_cli_logs_unknown_service_lists_services(cli_env: Path, capsys: pytest.C
     paths.log("gateway").write_text("a\nb\nc\n")
     main(["logs", "gateway", "-n", "2"])
     assert capsys.readouterr().out == "b\nc\n"
+
+
+def test_listener_reaps_the_group_an_exited_service_leaves(tmp_path) -> None:
+    """A child that outlives its killed parent (same process group) is ended on EXITED."""
+    import io
+    import subprocess
+    import sys
+    import time
+
+    from mlops_core.stack import listener
+
+    # parent in a new group, with a child that ignores nothing and sleeps
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)"],
+        start_new_session=True,
+    )
+    time.sleep(0.5)
+    parent.kill()
+    parent.wait()
+    payload = f"processname:svc groupname:svc from_state:RUNNING expected:0 pid:{parent.pid}"
+    events = f"ver:3.0 eventname:PROCESS_STATE_EXITED len:{len(payload)}\n{payload}"
+    out, err = io.StringIO(), io.StringIO()
+    listener.serve(tmp_path / "restarts.json", io.StringIO(events), out, err)
+    assert "ended the processes it left in its group" in err.getvalue()
+    time.sleep(0.5)
+    import os
+
+    import psutil
+
+    def live_members() -> list[int]:
+        out = []
+        for proc in psutil.process_iter(["status"]):
+            try:
+                if os.getpgid(proc.pid) == parent.pid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                    out.append(proc.pid)
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                continue
+        return out
+
+    assert live_members() == []

@@ -6,6 +6,12 @@ it) and rewrites FILE (JSON ``{service: {"restarts": n, "last_restart": t, "last
 atomically on every restart. A restart is a move to STARTING *from EXITED or BACKOFF*, i.e. one
 supervisord made on its own; starts asked for by ``mlops up`` come from STOPPED or FATAL.
 
+It also reaps orphans: supervisord starts every program in a process group of its own
+(setpgrp), so when a service's main process dies (kill -9, crash), the children it leaves behind
+(MLflow's uvicorn worker holding the port, Airflow's LocalExecutor workers) are still in the group
+whose id is the dead pid. On PROCESS_STATE_EXITED the listener kills that group, so the restart
+does not crash-loop on a taken port, and no worker is left alive with nobody to stop it.
+
 Standard library only: it starts with the stack and must stay small.
 """
 
@@ -13,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["parse_tokens", "record_restart", "serve"]
+__all__ = ["parse_tokens", "reap_group", "record_restart", "serve"]
 
 #: states a process leaves when supervisord, not a person, starts it again
 AUTOMATIC_FROM = frozenset({"EXITED", "BACKOFF"})
@@ -49,6 +56,15 @@ def record_restart(path: Path, name: str, from_state: str, when: float | None = 
     return counts
 
 
+def reap_group(pid: int) -> bool:
+    """Kill what is left of the process group of the exited main process ``pid``."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False  # nothing left in the group (or not ours)
+    return True
+
+
 def serve(path: Path, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> None:
     """The listener loop: READY, read one event, handle it, RESULT, forever."""
     while True:
@@ -60,6 +76,12 @@ def serve(path: Path, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> None:
         header = parse_tokens(header_line)
         payload = stdin.read(int(header.get("len", 0)))
         try:
+            if header.get("eventname") == "PROCESS_STATE_EXITED":
+                event = parse_tokens(payload.split("\n", 1)[0])
+                pid = int(event.get("pid", "0"))
+                if pid > 1 and reap_group(pid):
+                    print(f"{time.strftime('%F %T')} {event.get('processname')} exited (pid {pid}): "
+                          f"ended the processes it left in its group", file=stderr, flush=True)
             if header.get("eventname") == "PROCESS_STATE_STARTING":
                 event = parse_tokens(payload.split("\n", 1)[0])
                 if event.get("from_state") in AUTOMATIC_FROM:
