@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,24 @@ _open: dict[tuple[int, Path], _Open] = {}
 _open_lock = threading.Lock()
 
 
+def _retry_locked(action: Callable[[], object], seconds: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``action``, retrying while the database is locked.
+
+    Switching to WAL and creating the schema need a lock that SQLite may refuse at once, without
+    calling the busy handler, while other processes open the same new file (seen in CI as
+    "database is locked" with several processes capturing at once).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _connection(path: Path) -> _Open:
     # Keyed by pid too: a connection must not cross a fork (uvicorn/gunicorn workers).
     key = (os.getpid(), path)
@@ -55,7 +74,7 @@ def _connection(path: Path) -> _Open:
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
             # WAL lets readers run while a writer appends; NORMAL sync is safe in WAL (no corruption,
             # at worst the last transactions before a power cut are lost) and keeps captures cheap.
-            db.execute("PRAGMA journal_mode=WAL")
+            _retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
             db.execute("PRAGMA synchronous=NORMAL")
             entry = _open[key] = _Open(db, path.stat().st_ino, threading.Lock(), set())
         return entry
@@ -71,7 +90,7 @@ def connect(path: Path, schema: str, *, write: bool = False) -> Iterator[sqlite3
     entry = _connection(path)
     with entry.lock:
         if schema not in entry.schemas:
-            entry.db.executescript(schema)
+            _retry_locked(lambda: entry.db.executescript(schema))
             entry.schemas.add(schema)
         entry.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
