@@ -64,7 +64,7 @@ def ui_service(settings: Settings) -> ServiceSpec | None:
         ui_url=f"{base}/",
         ready_timeout=READY_TIMEOUT + READY_SECONDS_PER_MB * workspace_megabytes(settings),
         # Independent of the other services; after them so the heavier ones get the CPU first.
-        order=10,  # starts with the MLflow server and Airflow; nothing waits for it
+        order=80,
     )
 
 

@@ -126,19 +126,17 @@ def services(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             name=API_SERVER, concern="orchestrate", command=(*airflow, "api-server"), env=env, cwd=cwd,
             port=settings.orchestrate.api_port, port_setting="orchestrate.api_port",
-            health_url=base + HEALTH_PATH, ui_url=base + "/", ready_timeout=timeout, setup=setup,
-            # Same start wave as the MLflow server (order 10): neither needs the other to start.
-            order=10,
+            health_url=base + HEALTH_PATH, ui_url=base + "/", ready_timeout=timeout, setup=setup, order=20,
         ),
         # No port, no health URL of their own: the api-server's health reports their heartbeats,
         # and the REST runner checks it before triggering a run. The scheduler's log server would
         # listen on 0.0.0.0:8793; the api-server reads task logs from the shared folder instead.
         ServiceSpec(
             name=SCHEDULER, concern="orchestrate", command=(*airflow, "scheduler", "--skip-serve-logs"), env=env, cwd=cwd,
-            ready_timeout=timeout, order=11,
+            ready_timeout=timeout, order=21,
         ),
         ServiceSpec(
             name=DAG_PROCESSOR, concern="orchestrate", command=(*airflow, "dag-processor"), env=env, cwd=cwd,
-            ready_timeout=timeout, order=12,
+            ready_timeout=timeout, order=22,
         ),
     ]
