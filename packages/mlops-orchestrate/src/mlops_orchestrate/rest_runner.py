@@ -35,6 +35,7 @@ from mlops_orchestrate.client import AirflowClient, ApiError, render_log
 from mlops_orchestrate.dagfiles import write_dag_file
 from mlops_orchestrate.dags import STEPS, dag_id_for
 from mlops_orchestrate.pools import pool_spec
+from mlops_orchestrate.runner import emit_step
 from mlops_orchestrate.services import DAG_PROCESSOR, SCHEDULER, passwords_file
 
 if TYPE_CHECKING:
@@ -284,18 +285,18 @@ class AirflowRestRunner:
             seen = outcome.emitted.setdefault(step, set())
             if state in ("running", "success", "failed") and "running" not in seen:
                 seen.add("running")
-                self._emit(step, "running", {})
+                emit_step(self.on_event, step, "running", {})
             if state == "success" and "success" not in seen:
                 seen.add("success")
                 value = self.client.xcom(record.dag_id, record.run_id, step)
                 detail = value.get(step, {}) if isinstance(value, dict) else {}
-                self._emit(step, "success", detail if isinstance(detail, dict) else {"value": detail})
+                emit_step(self.on_event, step, "success", detail if isinstance(detail, dict) else {"value": detail})
             elif state == "failed" and "failed" not in seen:
                 seen.add("failed")
                 entries = self._log_entries(record, step, tries.get(step, 1))
                 error, fix = _error_of(entries)
                 outcome.failed_logs[step] = entries
-                self._emit(step, "failed", {"error": error, "fix": fix})
+                emit_step(self.on_event, step, "failed", {"error": error, "fix": fix})
 
     def _log_entries(self, record: RestRun, step: str, try_number: int) -> list[dict[str, Any]]:
         try:
@@ -310,15 +311,6 @@ class AirflowRestRunner:
             self.client.set_run_state(record.dag_id, record.run_id, "failed")
         except MlopsError as exc:
             log.warning("could not stop Airflow run %s: %s", record.run_id, exc)
-
-    def _emit(self, step: str, status: str, detail: Mapping[str, Any]) -> None:
-        if self.on_event is None:
-            log.info("step %s: %s", step, status)
-            return
-        try:
-            self.on_event(step, status, detail)
-        except Exception:  # a broken progress display must not abandon a running pipeline
-            log.exception("on_event callback failed for step %s (%s)", step, status)
 
     # -- the result -------------------------------------------------------------------------
 

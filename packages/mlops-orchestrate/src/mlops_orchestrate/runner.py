@@ -62,6 +62,17 @@ class AirflowRun:
     seconds: float = 0.0
 
 
+def emit_step(on_event: Any, step: str, status: str, detail: Mapping[str, Any]) -> None:
+    """Report a step's progress to ``on_event`` (both runners); without one, log it."""
+    if on_event is None:
+        log.info("step %s: %s", step, status)
+        return
+    try:
+        on_event(step, status, detail)
+    except Exception:  # a broken progress display must not abandon a running pipeline
+        log.exception("on_event callback failed for step %s (%s)", step, status)
+
+
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
     """The last ``lines`` lines of a log file ('' if it does not exist)."""
     if not path.is_file():
@@ -228,20 +239,11 @@ class AirflowRunner:
             step, status = str(message["step"]), str(message["status"])
             detail = message.get("detail") or {}
             outcome.events[step] = (status, detail)
-            self._emit(step, status, detail)
+            emit_step(self.on_event, step, status, detail)
         elif kind == "result":
             outcome.result = message
         elif kind == "error":
             outcome.error = message
-
-    def _emit(self, step: str, status: str, detail: Mapping[str, Any]) -> None:
-        if self.on_event is None:
-            log.info("step %s: %s", step, status)
-            return
-        try:
-            self.on_event(step, status, detail)
-        except Exception:  # a broken progress display must not abandon a running pipeline
-            log.exception("on_event callback failed for step %s (%s)", step, status)
 
     def _finish(self, project: str, record: AirflowRun, outcome: _Outcome) -> dict[str, Any]:
         log_file = record.log_file
@@ -282,7 +284,7 @@ class AirflowRunner:
         if status != "failed":
             # The task failed before or after its step ran (settings, XCom): say so all the same.
             detail = {"error": "the task failed outside its step; see its log"}
-            self._emit(failed, "failed", detail)
+            emit_step(self.on_event, failed, "failed", detail)
         fix = detail.get("fix") or f"fix the cause shown in the task's log above, {rerun}"
         raise ProjectError(
             f"task '{failed}' of Airflow DAG {record.dag_id} failed (run {record.run_id}): {detail.get('error')}\n"
